@@ -1,0 +1,121 @@
+package config
+
+import "time"
+
+// Config is the whole agent configuration.
+type Config struct {
+	Inputs          []Input  `yaml:"inputs"`
+	Registry        Registry `yaml:"registry"`
+	Queue           Queue    `yaml:"queue"`
+	Output          Output   `yaml:"output"`
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	Logging         Logging  `yaml:"logging"`
+	// Name is this agent's name in events (host.name); the hostname when empty.
+	Name string `yaml:"name"`
+}
+
+// Input is one inputs[] entry: a set of globs and how to read what they match.
+type Input struct {
+	Type            string         `yaml:"type"`
+	Paths           []string       `yaml:"paths"`
+	ExcludeFiles    []string       `yaml:"exclude_files"`
+	StartPosition   string         `yaml:"start_position"`
+	MaxBytes        ByteSize       `yaml:"max_bytes"`
+	ScanFrequency   Duration       `yaml:"scan_frequency"`
+	CloseInactive   Duration       `yaml:"close_inactive"`
+	Fields          map[string]any `yaml:"fields"`
+	FieldsUnderRoot bool           `yaml:"fields_under_root"`
+}
+
+// Start positions for files the registry has never seen.
+const (
+	StartBeginning = "beginning"
+	StartEnd       = "end"
+)
+
+// Registry configures where file offsets are persisted.
+type Registry struct {
+	Path          string   `yaml:"path"`
+	FlushInterval Duration `yaml:"flush_interval"`
+}
+
+// Queue bounds the spooler and says how it cuts batches.
+type Queue struct {
+	MaxEvents     int      `yaml:"max_events"`
+	MaxBytes      ByteSize `yaml:"max_bytes"`
+	BatchEvents   int      `yaml:"batch_events"`
+	FlushInterval Duration `yaml:"flush_interval"`
+}
+
+// Output holds the configured output; Kafka is the only one so far.
+type Output struct {
+	Kafka Kafka `yaml:"kafka"`
+}
+
+// Kafka configures output/kafka.
+type Kafka struct {
+	Hosts           []string `yaml:"hosts"`
+	Topic           string   `yaml:"topic"`
+	ClientID        string   `yaml:"client_id"`
+	Version         string   `yaml:"version"`
+	RequiredAcks    int      `yaml:"required_acks"`
+	Compression     string   `yaml:"compression"`
+	MaxMessageBytes int      `yaml:"max_message_bytes"`
+	Codec           string   `yaml:"codec"`
+	Embedded        bool     `yaml:"embedded"`
+	// Partitions is the partition count of topics the embedded broker
+	// creates; ignored unless Embedded.
+	EmbeddedPartitions int `yaml:"embedded_partitions"`
+}
+
+// Codecs for Kafka record values.
+const (
+	CodecJSON = "json"
+	CodecRaw  = "raw"
+)
+
+// Logging configures the agent's own log.
+type Logging struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// Default returns the configuration every file is decoded on top of.
+func Default() Config {
+	return Config{
+		Registry: Registry{
+			Path:          "data/registry.json",
+			FlushInterval: Duration(time.Second),
+		},
+		Queue: Queue{
+			MaxEvents:     4096,
+			MaxBytes:      16 * MiB,
+			BatchEvents:   2048,
+			FlushInterval: Duration(250 * time.Millisecond),
+		},
+		Output: Output{Kafka: Kafka{
+			Hosts:              []string{"127.0.0.1:9092"},
+			Topic:              "logs",
+			ClientID:           "logship",
+			Version:            "2.1.0",
+			RequiredAcks:       -1,
+			Compression:        "none",
+			MaxMessageBytes:    1000000,
+			Codec:              CodecJSON,
+			EmbeddedPartitions: 3,
+		}},
+		ShutdownTimeout: Duration(10 * time.Second),
+		Logging:         Logging{Level: "info", Format: "text"},
+	}
+}
+
+// DefaultInput returns the defaults of one inputs[] entry.
+func DefaultInput() Input {
+	return Input{
+		Type:          "log",
+		StartPosition: StartBeginning,
+		MaxBytes:      MiB,
+		ScanFrequency: Duration(10 * time.Second),
+		CloseInactive: Duration(5 * time.Minute),
+	}
+}

@@ -1,0 +1,153 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+var testEnv = env(map[string]string{"LOG_DIR": "/logs", "MAX_EVENTS": "5000"})
+
+func parseFile(t *testing.T, path string) (Config, error) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Parse(filepath.Base(path), data, testEnv)
+}
+
+func TestGoodFixtures(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.good.yml")
+	if len(files) == 0 {
+		t.Fatal("no fixtures")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			if _, err := parseFile(t, f); err != nil {
+				t.Fatalf("unexpected error:\n%v", err)
+			}
+		})
+	}
+}
+
+// Each bad fixture lists the errors it must produce, one "# error: " line each.
+func TestBadFixtures(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.bad.yml")
+	if len(files) == 0 {
+		t.Fatal("no fixtures")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			data, _ := os.ReadFile(f)
+			var want []string
+			for line := range strings.SplitSeq(string(data), "\n") {
+				if s, ok := strings.CutPrefix(line, "# error: "); ok {
+					want = append(want, s)
+				}
+			}
+			if len(want) == 0 {
+				t.Fatal("fixture declares no expected error")
+			}
+			_, err := parseFile(t, f)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			got := strings.Split(err.Error(), "\n")
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("errors differ\n got: %q\nwant: %q", got, want)
+			}
+		})
+	}
+}
+
+func TestDefaultsAndExpansion(t *testing.T) {
+	cfg, err := parseFile(t, "testdata/env.good.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := cfg.Inputs[0]
+	if got := in.Paths[0]; got != "/logs/*.log" {
+		t.Errorf("paths[0] = %q", got)
+	}
+	if got := in.Fields["env"]; got != "staging" {
+		t.Errorf("fields.env = %v", got)
+	}
+	if cfg.Queue.MaxEvents != 5000 {
+		t.Errorf("max_events = %d, want 5000 from ${MAX_EVENTS}", cfg.Queue.MaxEvents)
+	}
+	if got := cfg.Output.Kafka.Hosts[0]; got != "127.0.0.1:9092" {
+		t.Errorf("hosts[0] = %q (default after the first colon)", got)
+	}
+	// Input defaults apply to every input, not only to the first.
+	if in.MaxBytes != MiB || in.ScanFrequency.D() != 10*time.Second || in.StartPosition != StartBeginning {
+		t.Errorf("input defaults not applied: %+v", in)
+	}
+	if cfg.Queue.BatchEvents != 2048 || cfg.Output.Kafka.Codec != CodecJSON || cfg.ShutdownTimeout.D() != 10*time.Second {
+		t.Errorf("defaults not applied: %+v", cfg)
+	}
+}
+
+func TestFullValues(t *testing.T) {
+	cfg, err := parseFile(t, "testdata/full.good.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Inputs[0].MaxBytes != 64*KiB || cfg.Queue.MaxBytes != 32*MiB || cfg.Queue.FlushInterval.D() != 100*time.Millisecond {
+		t.Errorf("sizes or durations wrong: %+v %+v", cfg.Inputs[0], cfg.Queue)
+	}
+	if cfg.Output.Kafka.RequiredAcks != 1 || cfg.Output.Kafka.Compression != "zstd" {
+		t.Errorf("kafka: %+v", cfg.Output.Kafka)
+	}
+}
+
+func TestExpand(t *testing.T) {
+	lookup := env(map[string]string{"A": "x", "EMPTY": ""})
+	for in, want := range map[string]string{
+		"${A}":         "x",
+		"a-${A}-b":     "a-x-b",
+		"${B:def}":     "def",
+		"${EMPTY:def}": "",
+		"$$${A}":       "$x",
+		"cost $5":      "cost $5",
+		"$":            "$",
+		"${B:a:b}":     "a:b",
+	} {
+		got, err := expand(in, lookup)
+		if err != nil || got != want {
+			t.Errorf("expand(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"${B}", "${A", "${}"} {
+		if _, err := expand(in, lookup); err == nil {
+			t.Errorf("expand(%q): no error", in)
+		}
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]ByteSize{"1MiB": MiB, "512KiB": 512 * KiB, "16MB": 16e6, "100": 100, "2 GiB": 2 * GiB, "10B": 10} {
+		got, err := ParseByteSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseByteSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "MiB", "-1", "1.5MiB", "1TB"} {
+		if _, err := ParseByteSize(in); err == nil {
+			t.Errorf("ParseByteSize(%q): no error", in)
+		}
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yml"))
+	if err == nil || !strings.Contains(err.Error(), "nope.yml") {
+		t.Fatalf("error should name the file: %v", err)
+	}
+}

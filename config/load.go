@@ -1,0 +1,103 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Error is one configuration problem: where it is and what is wrong.
+type Error struct {
+	File string
+	Line int    // 0 when unknown
+	Path string // the key's path, e.g. "inputs[0].paths"; "" for the document
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b bytes.Buffer
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Path != "" {
+		b.WriteString(e.Path)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Load reads, expands, decodes and validates the configuration file at path.
+// The error, if any, joins every problem found (see Error).
+func Load(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data, os.LookupEnv)
+}
+
+// Parse is Load on data already read; name is used in errors and lookup
+// resolves ${VAR} references.
+func Parse(name string, data []byte, lookup func(string) (string, bool)) (Config, error) {
+	cfg := Default()
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return Config{}, yamlError(name, err)
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 { // empty file: all defaults
+		return cfg, cfg.validate(name, nil)
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return Config{}, &Error{File: name, Line: root.Line, Msg: "the document must be a mapping of keys to values"}
+	}
+	var errs []error
+	errs = append(errs, expandNode(name, root, "", lookup)...)
+	errs = append(errs, checkKeys(name, root, typeOfConfig, "")...)
+	if err := root.Decode(&cfg); err != nil {
+		errs = append(errs, yamlError(name, err))
+	}
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
+	}
+	return cfg, cfg.validate(name, root)
+}
+
+// UnmarshalYAML fills an input's defaults before decoding it.
+func (in *Input) UnmarshalYAML(unmarshal func(any) error) error {
+	*in = DefaultInput()
+	type plain Input
+	return unmarshal((*plain)(in))
+}
+
+// yamlError turns a yaml.v3 error ("yaml: line 3: ...") into one Error a line.
+func yamlError(name string, err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		errs := make([]error, 0, len(te.Errors))
+		for _, msg := range te.Errors {
+			errs = append(errs, lineError(name, msg))
+		}
+		return errors.Join(errs...)
+	}
+	return lineError(name, err.Error())
+}
+
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+func lineError(name, msg string) error {
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &Error{File: name, Line: line, Msg: m[2]}
+	}
+	return &Error{File: name, Msg: strings.TrimPrefix(msg, "yaml: ")}
+}

@@ -1,0 +1,144 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/IBM/sarama"
+	"github.com/bmatcuk/doublestar/v4"
+	"gopkg.in/yaml.v3"
+)
+
+// validator collects problems with their paths; lines are looked up at the end.
+type validator struct {
+	file string
+	root *yaml.Node
+	errs []error
+}
+
+func (v *validator) add(path, format string, args ...any) {
+	v.errs = append(v.errs, &Error{File: v.file, Line: lineOf(v.root, path), Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) positive(path string, n int64) {
+	if n <= 0 {
+		v.add(path, "must be greater than zero")
+	}
+}
+
+func (v *validator) oneOf(path, got string, allowed ...string) {
+	if !slices.Contains(allowed, got) {
+		v.add(path, "%q is not one of %q", got, allowed)
+	}
+}
+
+// Validate reports every problem in c at once; file names it in the errors.
+func (c *Config) Validate(file string) error { return c.validate(file, nil) }
+
+func (c *Config) validate(file string, root *yaml.Node) error {
+	v := &validator{file: file, root: root}
+	if len(c.Inputs) == 0 {
+		v.add("inputs", "at least one input is required")
+	}
+	for i := range c.Inputs {
+		c.Inputs[i].validate(v, "inputs["+strconv.Itoa(i)+"]")
+	}
+
+	if c.Registry.Path == "" {
+		v.add("registry.path", "must not be empty")
+	}
+	v.positive("registry.flush_interval", int64(c.Registry.FlushInterval))
+
+	q := c.Queue
+	v.positive("queue.max_events", int64(q.MaxEvents))
+	v.positive("queue.max_bytes", int64(q.MaxBytes))
+	v.positive("queue.batch_events", int64(q.BatchEvents))
+	if q.BatchEvents > q.MaxEvents && q.MaxEvents > 0 {
+		v.add("queue.batch_events", "%d is more than queue.max_events (%d)", q.BatchEvents, q.MaxEvents)
+	}
+	v.positive("queue.flush_interval", int64(q.FlushInterval))
+
+	c.Output.Kafka.validate(v, "output.kafka")
+
+	v.positive("shutdown_timeout", int64(c.ShutdownTimeout))
+	v.oneOf("logging.level", c.Logging.Level, "debug", "info", "warn", "error")
+	v.oneOf("logging.format", c.Logging.Format, "text", "json")
+	slices.SortStableFunc(v.errs, func(a, b error) int { return a.(*Error).Line - b.(*Error).Line })
+	return errors.Join(v.errs...)
+}
+
+func (in *Input) validate(v *validator, path string) {
+	v.oneOf(path+".type", in.Type, "log")
+	if len(in.Paths) == 0 {
+		v.add(path+".paths", "must not be empty")
+	}
+	for j, p := range in.Paths {
+		pp := path + ".paths[" + strconv.Itoa(j) + "]"
+		switch {
+		case p == "":
+			v.add(pp, "must not be empty")
+		case !doublestar.ValidatePathPattern(p):
+			v.add(pp, "%q is not a valid glob", p)
+		}
+	}
+	for j, re := range in.ExcludeFiles {
+		if _, err := regexp.Compile(re); err != nil {
+			v.add(path+".exclude_files["+strconv.Itoa(j)+"]", "invalid regular expression: %v", err)
+		}
+	}
+	v.oneOf(path+".start_position", in.StartPosition, StartBeginning, StartEnd)
+	v.positive(path+".max_bytes", int64(in.MaxBytes))
+	v.positive(path+".scan_frequency", int64(in.ScanFrequency))
+	v.positive(path+".close_inactive", int64(in.CloseInactive))
+	if _, err := json.Marshal(in.Fields); err != nil {
+		v.add(path+".fields", "cannot be encoded as JSON: %v", err)
+	}
+}
+
+// MinKafkaVersion is the oldest protocol version logship speaks: record
+// batches (Produce v3) arrived with Kafka 0.11.
+var MinKafkaVersion = sarama.V0_11_0_0
+
+func (k *Kafka) validate(v *validator, path string) {
+	if len(k.Hosts) == 0 {
+		v.add(path+".hosts", "must not be empty")
+	}
+	for i, h := range k.Hosts {
+		if _, port, err := net.SplitHostPort(h); err != nil || port == "" {
+			v.add(path+".hosts["+strconv.Itoa(i)+"]", "%q is not host:port", h)
+		}
+	}
+	if k.Topic == "" {
+		v.add(path+".topic", "must not be empty")
+	}
+	if ver, err := ParseKafkaVersion(k.Version); err != nil {
+		v.add(path+".version", "%q is not a Kafka version such as \"2.1.0\"", k.Version)
+	} else if !ver.IsAtLeast(MinKafkaVersion) {
+		v.add(path+".version", "%q is older than the oldest supported version %s", k.Version, MinKafkaVersion)
+	}
+	if k.RequiredAcks < -1 || k.RequiredAcks > 1 {
+		v.add(path+".required_acks", "%d is not one of -1 (all), 1 (leader), 0 (none)", k.RequiredAcks)
+	}
+	v.oneOf(path+".compression", k.Compression, "none", "gzip", "snappy", "lz4", "zstd")
+	v.positive(path+".max_message_bytes", int64(k.MaxMessageBytes))
+	v.oneOf(path+".codec", k.Codec, CodecJSON, CodecRaw)
+	if k.Embedded {
+		v.positive(path+".embedded_partitions", int64(k.EmbeddedPartitions))
+	}
+}
+
+// ParseKafkaVersion parses a Kafka version such as "2.1.0" or "0.11.0"
+// (sarama wants four parts before 1.0; the fourth is added when missing).
+func ParseKafkaVersion(s string) (sarama.KafkaVersion, error) {
+	v, err := sarama.ParseKafkaVersion(s)
+	if err != nil && strings.HasPrefix(s, "0.") && strings.Count(s, ".") == 2 {
+		v, err = sarama.ParseKafkaVersion(s + ".0")
+	}
+	return v, err
+}
