@@ -1,0 +1,249 @@
+package harvester
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/logship/logship/event"
+)
+
+type line struct {
+	text        string
+	offset, end int64
+	truncated   bool
+}
+
+// run starts a harvester on path from offset and returns its chunks' channel,
+// its wake channel and a function that stops it and returns Run's error.
+func run(t *testing.T, path string, offset int64, cfg Config) (<-chan *event.Chunk, chan struct{}, *Harvester, func() error) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan *event.Chunk)
+	wake := make(chan struct{}, 1)
+	h := New(cfg, &event.Source{ID: "x", Path: path}, f, offset, out, wake, nil, slog.Default())
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx) }()
+	stop := sync.OnceValue(func() error { cancel(); return <-done })
+	t.Cleanup(func() { _ = stop() })
+	return out, wake, h, stop
+}
+
+// collect reads chunks until n lines have arrived.
+func collect(t *testing.T, ch <-chan *event.Chunk, n int) []line {
+	t.Helper()
+	var got []line
+	deadline := time.After(10 * time.Second)
+	for len(got) < n {
+		select {
+		case c := <-ch:
+			for _, e := range c.Events {
+				got = append(got, line{string(e.Line), e.Offset, e.End, e.Truncated})
+			}
+		case <-deadline:
+			t.Fatalf("got %d lines, want %d: %+v", len(got), n, got)
+		}
+	}
+	return got
+}
+
+func appendFile(t *testing.T, path, s string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSplit(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		writes []string
+		cfg    Config
+		want   []line
+	}{
+		{
+			name:   "lines",
+			writes: []string{"a\nbb\n\nccc\n"},
+			want:   []line{{"a", 0, 2, false}, {"bb", 2, 5, false}, {"", 5, 6, false}, {"ccc", 6, 10, false}},
+		},
+		{
+			name:   "crlf",
+			writes: []string{"a\r\nb\r\n\r\n"},
+			want:   []line{{"a", 0, 3, false}, {"b", 3, 6, false}, {"", 6, 8, false}},
+		},
+		{
+			name:   "partial line held until its newline",
+			writes: []string{"hel", "lo wor", "ld\nnext\n"},
+			want:   []line{{"hello world", 0, 12, false}, {"next", 12, 17, false}},
+		},
+		{
+			name:   "long line truncated in one read",
+			writes: []string{"0123456789abc\nok\n"},
+			cfg:    Config{MaxBytes: 10},
+			want:   []line{{"0123456789", 0, 14, true}, {"ok", 14, 17, false}},
+		},
+		{
+			name:   "long line truncated across reads",
+			writes: []string{"0123456789abcdefghij\nok\n"},
+			cfg:    Config{MaxBytes: 10, ReadBufferSize: 4},
+			want:   []line{{"0123456789", 0, 21, true}, {"ok", 21, 24, false}},
+		},
+		{
+			name:   "line of exactly max_bytes is whole",
+			writes: []string{"0123456789\n"},
+			cfg:    Config{MaxBytes: 10, ReadBufferSize: 3},
+			want:   []line{{"0123456789", 0, 11, false}},
+		},
+		{
+			name:   "small chunks",
+			writes: []string{"a\nb\nc\nd\ne\n"},
+			cfg:    Config{ChunkEvents: 2, ChunkBytes: 3},
+			want:   []line{{"a", 0, 2, false}, {"b", 2, 4, false}, {"c", 4, 6, false}, {"d", 6, 8, false}, {"e", 8, 10, false}},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "a.log")
+			appendFile(t, path, "")
+			out, wake, _, _ := run(t, path, 0, tc.cfg)
+			for _, w := range tc.writes {
+				appendFile(t, path, w)
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
+			}
+			got := collect(t, out, len(tc.want))
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("got  %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestResumeAndOffset(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.log")
+	appendFile(t, path, "one\ntwo\nthree\npart")
+	out, _, h, stop := run(t, path, 4, Config{})
+	got := collect(t, out, 2)
+	if got[0].text != "two" || got[0].offset != 4 || got[1].text != "three" {
+		t.Fatalf("resumed at the wrong place: %+v", got)
+	}
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v", err)
+	}
+	// The partial last line is not counted as read.
+	if h.Offset() != 14 {
+		t.Fatalf("Offset = %d, want 14", h.Offset())
+	}
+}
+
+// An unsent chunk (spooler full at shutdown) is not counted as read.
+func TestOffsetExcludesUnsent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.log")
+	appendFile(t, path, "one\ntwo\n")
+	_, _, h, stop := run(t, path, 0, Config{}) // nobody receives
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v", err)
+	}
+	if h.Offset() != 0 {
+		t.Fatalf("Offset = %d after nothing was sent, want 0", h.Offset())
+	}
+}
+
+func TestTruncation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.log")
+	appendFile(t, path, "aaaa\nbbbb\n")
+	out, wake, _, _ := run(t, path, 0, Config{})
+	collect(t, out, 2)
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, "c\n")
+	wake <- struct{}{}
+	got := collect(t, out, 1)
+	if got[0].text != "c" || got[0].offset != 0 {
+		t.Fatalf("after truncation got %+v", got)
+	}
+}
+
+func TestRemovedReadToEnd(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.log")
+	appendFile(t, path, strings.Repeat("x\n", 1000)+"last without newline")
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan *event.Chunk, 100)
+	h := New(Config{}, &event.Source{Path: path}, f, 0, out, nil, nil, slog.Default())
+	if err := h.Run(t.Context()); !errors.Is(err, ErrRemoved) {
+		t.Fatalf("Run = %v, want ErrRemoved", err)
+	}
+	close(out)
+	var n int
+	var last string
+	for c := range out {
+		n += len(c.Events)
+		last = string(c.Events[len(c.Events)-1].Line)
+	}
+	if n != 1001 || last != "last without newline" {
+		t.Fatalf("%d lines, last %q", n, last)
+	}
+}
+
+func TestCloseInactive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "a.log")
+		appendFile(t, path, "a\n")
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make(chan *event.Chunk, 10)
+		h := New(Config{CloseInactive: time.Minute}, &event.Source{Path: path}, f, 0, out, nil, nil, slog.Default())
+		start := time.Now()
+		if err := h.Run(t.Context()); !errors.Is(err, ErrInactive) {
+			t.Fatalf("Run = %v, want ErrInactive", err)
+		}
+		if d := time.Since(start); d < time.Minute || d > time.Minute+2*time.Second {
+			t.Fatalf("closed after %v, want about 1m", d)
+		}
+		if len(out) != 1 || h.Offset() != 2 {
+			t.Fatalf("chunks %d, offset %d", len(out), h.Offset())
+		}
+	})
+}
+
+func TestStats(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.log")
+	appendFile(t, path, "short\n"+strings.Repeat("y", 50)+"\n")
+	f, _ := os.Open(path)
+	out := make(chan *event.Chunk, 10)
+	var st Stats
+	h := New(Config{MaxBytes: 20}, &event.Source{Path: path}, f, 0, out, nil, &st, slog.Default())
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() { <-out; cancel() }()
+	_ = h.Run(ctx)
+	if st.Lines.Load() != 2 || st.Bytes.Load() != 57 || st.Truncated.Load() != 1 {
+		t.Fatalf("stats: lines %d bytes %d truncated %d", st.Lines.Load(), st.Bytes.Load(), st.Truncated.Load())
+	}
+}

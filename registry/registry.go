@@ -1,0 +1,248 @@
+// Package registry keeps each file's committed offset: the end of the last
+// line that, with every line before it, Kafka has acknowledged. The spooler's
+// acker advances it; the prospector reads it to resume; it is written to disk
+// atomically (temp file, fsync, rename, fsync of the directory) every
+// flush_interval when it has changed, and once more at shutdown after the
+// output has drained.
+//
+//	spooler (acks) ──Commit──▶ registry ──Flush──▶ registry.json
+//	prospector ◀──Get────────┘
+package registry
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/logship/logship/event"
+)
+
+// Version is the on-disk format version this package writes and reads.
+const Version = 1
+
+// ErrCorrupt is returned by Open for a registry file that cannot be decoded.
+// The agent refuses to start rather than re-reading every file from zero.
+var ErrCorrupt = errors.New("registry file is corrupt")
+
+// Entry is the state of one file.
+type Entry struct {
+	ID             string    `json:"id"`
+	Path           string    `json:"path"`
+	Offset         int64     `json:"offset"`
+	Dev            uint64    `json:"dev"`
+	Inode          uint64    `json:"inode"`
+	Fingerprint    uint64    `json:"fingerprint"`
+	FingerprintLen int64     `json:"fingerprint_len"`
+	Updated        time.Time `json:"updated"`
+}
+
+type document struct {
+	Version int     `json:"version"`
+	Files   []Entry `json:"files"`
+}
+
+// Registry is the in-memory state and its file. All methods are safe for
+// concurrent use.
+type Registry struct {
+	path     string
+	interval time.Duration
+	log      *slog.Logger
+
+	mu      sync.Mutex
+	entries map[string]*Entry
+	dirty   bool
+	writeMu sync.Mutex // serialises Flush
+}
+
+// Open loads the registry at path; a missing file is an empty registry. A file
+// that exists but cannot be decoded yields an error wrapping ErrCorrupt.
+func Open(path string, interval time.Duration, log *slog.Logger) (*Registry, error) {
+	r := &Registry{path: path, interval: interval, log: log, entries: make(map[string]*Entry)}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return r, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read registry %s: %w", path, err)
+	}
+	doc, err := decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v (move it aside to start over; files are then read from their start_position)", ErrCorrupt, path, err)
+	}
+	for i := range doc.Files {
+		e := doc.Files[i]
+		r.entries[e.ID] = &e
+	}
+	return r, nil
+}
+
+func decode(data []byte) (document, error) {
+	var doc document
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		return doc, err
+	}
+	if dec.More() {
+		return doc, errors.New("trailing data after the document")
+	}
+	if doc.Version != Version {
+		return doc, fmt.Errorf("unsupported version %d (this logship reads version %d)", doc.Version, Version)
+	}
+	for i, e := range doc.Files {
+		if e.ID == "" || e.Offset < 0 {
+			return doc, fmt.Errorf("files[%d]: invalid entry (id %q, offset %d)", i, e.ID, e.Offset)
+		}
+	}
+	return doc, nil
+}
+
+// Path is the registry file's path.
+func (r *Registry) Path() string { return r.path }
+
+// Get returns the entry for a file identity.
+func (r *Registry) Get(id string) (Entry, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.entries[id]
+	if !ok {
+		return Entry{}, false
+	}
+	return *e, true
+}
+
+// Entries returns a copy of every entry, ordered by path.
+func (r *Registry) Entries() []Entry {
+	r.mu.Lock()
+	out := make([]Entry, 0, len(r.entries))
+	for _, e := range r.entries {
+		out = append(out, *e)
+	}
+	r.mu.Unlock()
+	slices.SortFunc(out, func(a, b Entry) int {
+		if c := cmpString(a.Path, b.Path); c != 0 {
+			return c
+		}
+		return cmpString(a.ID, b.ID)
+	})
+	return out
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Commit records that src has been delivered up to offset.
+func (r *Registry) Commit(src *event.Source, offset int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.entries[src.ID]
+	if !ok {
+		e = &Entry{ID: src.ID}
+		r.entries[src.ID] = e
+	}
+	e.Path, e.Offset = src.Path, offset
+	e.Dev, e.Inode = src.Dev, src.Inode
+	e.Fingerprint, e.FingerprintLen = src.Fingerprint, src.FingerprintLen
+	e.Updated = time.Now().UTC()
+	r.dirty = true
+}
+
+// Run flushes the registry every interval while it is dirty, until ctx is
+// done. The owner calls Flush once more after the output has drained.
+func (r *Registry) Run(ctx context.Context) error {
+	t := time.NewTicker(r.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := r.Flush(); err != nil {
+				// Kept in memory and tried again next tick: a full disk
+				// must not stop shipping.
+				r.log.Error("registry write failed", "path", r.path, "err", err)
+			}
+		}
+	}
+}
+
+// Flush writes the registry if it changed since the last write.
+func (r *Registry) Flush() error {
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	r.mu.Lock()
+	if !r.dirty {
+		r.mu.Unlock()
+		return nil
+	}
+	doc := document{Version: Version, Files: make([]Entry, 0, len(r.entries))}
+	for _, e := range r.entries {
+		doc.Files = append(doc.Files, *e)
+	}
+	r.dirty = false
+	r.mu.Unlock()
+
+	slices.SortFunc(doc.Files, func(a, b Entry) int { return cmpString(a.ID, b.ID) })
+	data, err := json.MarshalIndent(doc, "", "  ")
+	if err == nil {
+		err = writeAtomic(r.path, append(data, '\n'))
+	}
+	if err != nil {
+		r.mu.Lock()
+		r.dirty = true
+		r.mu.Unlock()
+	}
+	return err
+}
+
+// writeAtomic replaces path with data so that a crash at any moment leaves
+// either the old or the new content: temp file, fsync, rename, fsync dir.
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("create registry directory: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("create registry temp file: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("fsync %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("rename registry into place: %w", err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open registry directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync registry directory: %w", err)
+	}
+	return nil
+}
