@@ -1,0 +1,92 @@
+// Package kafkatest runs an in-process Kafka-protocol broker for tests and
+// reads what arrived with an independent client (franz-go's kgo), so that
+// logship's sarama-based output is checked against something other than
+// itself.
+package kafkatest
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Cluster is a kfake cluster with its address.
+type Cluster struct {
+	*kfake.Cluster
+	Addr string
+}
+
+// Start runs a kfake broker on a free loopback port, closed when the test ends.
+func Start(t testing.TB, opts ...kfake.Opt) *Cluster {
+	t.Helper()
+	port := FreePort(t)
+	opts = append([]kfake.Opt{kfake.Ports(port), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3)}, opts...)
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		t.Fatalf("start kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return &Cluster{Cluster: c, Addr: "127.0.0.1:" + strconv.Itoa(port)}
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Consumer reads a topic from its start with kgo.
+type Consumer struct {
+	cl *kgo.Client
+}
+
+// NewConsumer starts a consumer of topic on addr, closed when the test ends.
+func NewConsumer(t testing.TB, addr, topic string) *Consumer {
+	t.Helper()
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(addr),
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(100*time.Millisecond),
+	)
+	if err != nil {
+		t.Fatalf("kgo client: %v", err)
+	}
+	t.Cleanup(cl.Close)
+	return &Consumer{cl: cl}
+}
+
+// Poll returns the records that arrive within d (at least one poll).
+func (c *Consumer) Poll(ctx context.Context, d time.Duration) []*kgo.Record {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	fs := c.cl.PollFetches(ctx)
+	var out []*kgo.Record
+	fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
+	return out
+}
+
+// Until polls, passing every record to each, until done returns true or the
+// timeout passes; it reports whether done returned true.
+func (c *Consumer) Until(ctx context.Context, timeout time.Duration, each func(*kgo.Record), done func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !done() {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		for _, r := range c.Poll(ctx, 500*time.Millisecond) {
+			each(r)
+		}
+	}
+	return true
+}

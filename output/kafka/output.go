@@ -1,0 +1,388 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/logship/logship/config"
+	"github.com/logship/logship/spooler"
+)
+
+// Stats is a snapshot of the output's counters.
+type Stats struct {
+	Published    int64     // events handed to sarama, first attempts
+	Acked        int64     // events Kafka acknowledged
+	Retries      int64     // re-sends after a failed delivery
+	Shortened    int64     // values cut to fit max_message_bytes
+	Inflight     int64     // events sent and not yet acknowledged
+	Connected    bool      // a producer is up
+	LastDelivery time.Time // zero before the first acknowledgement
+}
+
+// Output delivers batches to Kafka. Create it with New, run it with Run, hand
+// it batches with Publish (from one goroutine), then Drain and Close it.
+type Output struct {
+	cfg    config.Kafka
+	sc     *sarama.Config
+	log    *slog.Logger
+	enc    encoder
+	newPro func() (sarama.AsyncProducer, error)
+
+	// ready is closed once producer is set; stop once Close is called.
+	ready    chan struct{}
+	stop     chan struct{}
+	stopOnce sync.Once
+	producer sarama.AsyncProducer
+	sendMu   sync.RWMutex // held (read) while sending to the producer; Close takes it to close
+	closed   bool         // guarded by sendMu
+
+	retryMu  sync.Mutex
+	retryQ   []*sarama.ProducerMessage
+	retryAdd chan struct{} // capacity 1
+
+	inflight atomic.Int64
+	idle     chan struct{} // capacity 1: inflight reached zero
+
+	published, acked, retries, shortened atomic.Int64
+	lastDelivery                         atomic.Int64 // unix nanoseconds
+	failLog                              rateLog
+}
+
+// msgMeta travels in a ProducerMessage's Metadata.
+type msgMeta struct {
+	batch    *batchState
+	attempts int
+}
+
+// batchState is one batch's messages, their values' buffer and how many are
+// still unacknowledged. It is recycled once the batch is acknowledged.
+type batchState struct {
+	batch *spooler.Batch
+	msgs  []sarama.ProducerMessage
+	metas []msgMeta
+	buf   []byte
+	left  int // touched only by the drain loop
+}
+
+var statePool = sync.Pool{New: func() any { return new(batchState) }}
+
+// New checks the configuration and returns an output; it connects in Run.
+// hostName fills the events' host.name.
+func New(cfg config.Kafka, hostName string, log *slog.Logger) (*Output, error) {
+	sc, err := saramaConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	o := &Output{
+		cfg: cfg, sc: sc,
+		log:      log.With("component", "output", "output", "kafka"),
+		enc:      encoder{raw: cfg.Codec == config.CodecRaw, hostName: hostName, maxValue: cfg.MaxMessageBytes - recordOverhead},
+		ready:    make(chan struct{}),
+		stop:     make(chan struct{}),
+		retryAdd: make(chan struct{}, 1),
+		idle:     make(chan struct{}, 1),
+	}
+	o.newPro = func() (sarama.AsyncProducer, error) { return sarama.NewAsyncProducer(cfg.Hosts, sc) }
+	return o, nil
+}
+
+// Stats returns the output's counters; safe for concurrent use.
+func (o *Output) Stats() Stats {
+	st := Stats{
+		Published: o.published.Load(), Acked: o.acked.Load(), Retries: o.retries.Load(),
+		Shortened: o.shortened.Load(), Inflight: o.inflight.Load(),
+	}
+	select {
+	case <-o.ready:
+		st.Connected = true
+	default:
+	}
+	if ns := o.lastDelivery.Load(); ns != 0 {
+		st.LastDelivery = time.Unix(0, ns)
+	}
+	return st
+}
+
+// Run connects (retrying with backoff until it succeeds or ctx is done),
+// then drains the producer's results until Close has closed it. It returns
+// ctx.Err() if ctx ends before a connection was made.
+func (o *Output) Run(ctx context.Context) error {
+	p, err := o.connect(ctx)
+	if err != nil {
+		return err
+	}
+	o.sendMu.Lock()
+	o.producer = p
+	if o.closed { // Close came first: nothing will be sent
+		p.AsyncClose()
+	} else {
+		close(o.ready)
+	}
+	o.sendMu.Unlock()
+	var wg sync.WaitGroup
+	wg.Go(func() { o.retryLoop() })
+	o.drain(p)
+	wg.Wait()
+	return nil
+}
+
+func (o *Output) connect(ctx context.Context) (sarama.AsyncProducer, error) {
+	backoff := 500 * time.Millisecond
+	for {
+		p, err := o.newPro()
+		if err == nil {
+			o.log.Info("connected to kafka", "hosts", o.cfg.Hosts, "topic", o.cfg.Topic)
+			return p, nil
+		}
+		o.log.Warn("kafka unreachable, retrying", "hosts", o.cfg.Hosts, "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-o.stop:
+			return nil, errors.New("output closed before connecting")
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// drain reads both result channels until both are closed.
+func (o *Output) drain(p sarama.AsyncProducer) {
+	successes, failures := p.Successes(), p.Errors()
+	for successes != nil || failures != nil {
+		select {
+		case m, ok := <-successes:
+			if !ok {
+				successes = nil
+				continue
+			}
+			o.delivered(m)
+		case pe, ok := <-failures:
+			if !ok {
+				failures = nil
+				continue
+			}
+			o.failed(pe)
+		}
+	}
+}
+
+func (o *Output) delivered(m *sarama.ProducerMessage) {
+	meta := m.Metadata.(*msgMeta)
+	o.acked.Add(1)
+	o.lastDelivery.Store(time.Now().UnixNano())
+	st := meta.batch
+	st.left--
+	if st.left == 0 {
+		n := len(st.msgs)
+		st.batch.Ack(n)
+		clear(st.msgs) // drop references to values and metadata
+		st.batch, st.buf = nil, st.buf[:0]
+		statePool.Put(st)
+		if o.inflight.Add(-int64(n)) == 0 {
+			select {
+			case o.idle <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// failed queues a message for re-sending. It never blocks: blocking here
+// would stop sarama's result channels and so its input.
+func (o *Output) failed(pe *sarama.ProducerError) {
+	o.failLog.log(o.log, "kafka delivery failed, retrying", "topic", pe.Msg.Topic, "err", pe.Err)
+	o.retryMu.Lock()
+	o.retryQ = append(o.retryQ, pe.Msg)
+	o.retryMu.Unlock()
+	select {
+	case o.retryAdd <- struct{}{}:
+	default:
+	}
+}
+
+// retryLoop re-sends failed messages after their backoff, until Close.
+func (o *Output) retryLoop() {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	type due struct {
+		at  time.Time
+		msg *sarama.ProducerMessage
+	}
+	var waiting []due
+	for {
+		o.retryMu.Lock()
+		for _, m := range o.retryQ {
+			meta := m.Metadata.(*msgMeta)
+			meta.attempts++
+			waiting = append(waiting, due{time.Now().Add(retryBackoff(meta.attempts)), m})
+		}
+		clear(o.retryQ)
+		o.retryQ = o.retryQ[:0]
+		o.retryMu.Unlock()
+
+		now, next := time.Now(), time.Time{}
+		kept := waiting[:0]
+		for _, d := range waiting {
+			if d.at.After(now) {
+				kept = append(kept, d)
+				if next.IsZero() || d.at.Before(next) {
+					next = d.at
+				}
+				continue
+			}
+			o.retries.Add(1)
+			if !o.send(context.Background(), d.msg) {
+				return // closed: the message stays unacknowledged
+			}
+		}
+		waiting = kept
+		if !next.IsZero() {
+			timer.Reset(time.Until(next))
+		}
+		select {
+		case <-o.stop:
+			return
+		case <-o.retryAdd:
+		case <-timer.C:
+		}
+	}
+}
+
+// retryBackoff is 100ms doubling per attempt, at most 10s.
+func retryBackoff(attempts int) time.Duration {
+	d := 100 * time.Millisecond << min(attempts-1, 7)
+	return min(d, 10*time.Second)
+}
+
+// send puts m on the producer's input unless the output is closing. It
+// reports false when m was not sent.
+func (o *Output) send(ctx context.Context, m *sarama.ProducerMessage) bool {
+	o.sendMu.RLock()
+	defer o.sendMu.RUnlock()
+	if o.closed {
+		return false
+	}
+	select {
+	case o.producer.Input() <- m:
+		return true
+	case <-o.stop:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Publish encodes b's events and sends them to Kafka; see spooler.Publisher.
+// It blocks until connected. It must be called from one goroutine at a time.
+func (o *Output) Publish(ctx context.Context, b *spooler.Batch) error {
+	select {
+	case <-o.ready:
+	case <-o.stop:
+		return errors.New("output closed")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	n := len(b.Events)
+	st := statePool.Get().(*batchState)
+	st.batch, st.left = b, n
+	if cap(st.msgs) < n {
+		st.msgs = make([]sarama.ProducerMessage, n)
+		st.metas = make([]msgMeta, n)
+	}
+	st.msgs, st.metas = st.msgs[:n], st.metas[:n]
+	size := 0
+	for i := range b.Events {
+		size += len(b.Events[i].Line)
+	}
+	if !o.enc.raw {
+		size += n * (256 + len(o.enc.srcTail))
+	}
+	if cap(st.buf) < size {
+		st.buf = make([]byte, 0, size)
+	}
+	buf := st.buf[:0]
+	for i := range b.Events {
+		start := len(buf)
+		var cut bool
+		buf, cut = o.enc.appendValue(buf, &b.Events[i])
+		if cut {
+			o.shortened.Add(1)
+			o.log.Warn("event shortened to fit max_message_bytes", "path", b.Events[i].Source.Path, "offset", b.Events[i].Offset, "max_message_bytes", o.cfg.MaxMessageBytes)
+		}
+		st.metas[i] = msgMeta{batch: st}
+		st.msgs[i] = sarama.ProducerMessage{
+			Topic:    o.cfg.Topic,
+			Value:    sarama.ByteEncoder(buf[start:len(buf):len(buf)]),
+			Metadata: &st.metas[i],
+		}
+	}
+	st.buf = buf
+	o.inflight.Add(int64(n))
+	for i := range st.msgs {
+		if !o.send(ctx, &st.msgs[i]) {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return errors.New("output closed")
+		}
+		o.published.Add(1)
+	}
+	return nil
+}
+
+// Drain waits until every published event is acknowledged or ctx is done.
+func (o *Output) Drain(ctx context.Context) error {
+	for {
+		if n := o.inflight.Load(); n == 0 {
+			return nil
+		}
+		select {
+		case <-o.idle:
+		case <-ctx.Done():
+			return fmt.Errorf("%d events not acknowledged: %w", o.inflight.Load(), ctx.Err())
+		}
+	}
+}
+
+// Close stops re-sending and closes the producer; Run returns once its result
+// channels are drained. Events not yet acknowledged stay unacknowledged and
+// are read again after a restart.
+func (o *Output) Close() {
+	o.stopOnce.Do(func() {
+		close(o.stop) // releases senders waiting on the producer's input
+		o.sendMu.Lock()
+		defer o.sendMu.Unlock()
+		o.closed = true
+		if o.producer != nil {
+			o.producer.AsyncClose()
+		}
+	})
+}
+
+// rateLog logs a message at most once a second, with how often it happened.
+type rateLog struct {
+	mu    sync.Mutex
+	last  time.Time
+	count int
+}
+
+func (r *rateLog) log(l *slog.Logger, msg string, args ...any) {
+	r.mu.Lock()
+	r.count++
+	if time.Since(r.last) < time.Second {
+		r.mu.Unlock()
+		return
+	}
+	n := r.count
+	r.count, r.last = 0, time.Now()
+	r.mu.Unlock()
+	l.Warn(msg, append(args, "count", n)...)
+}

@@ -1,0 +1,262 @@
+package kafka
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/logship/logship/config"
+	"github.com/logship/logship/event"
+	"github.com/logship/logship/internal/kafkatest"
+	"github.com/logship/logship/spooler"
+)
+
+var testLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+const lineLen = 12 // "f00-0000000\n"
+
+func lineText(file, i int) string { return fmt.Sprintf("f%02d-%07d", file, i) }
+
+// checkCommitter fails the test if an offset is committed for a line the
+// broker had not been sent successfully at that moment.
+type checkCommitter struct {
+	t    *testing.T
+	gate *kafkatest.Gate
+	mu   sync.Mutex
+	file map[*event.Source]int
+	next map[*event.Source]int // lines verified so far
+	bad  []string
+}
+
+func (c *checkCommitter) Commit(src *event.Source, offset int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := int(offset / lineLen)
+	for i := c.next[src]; i < n; i++ {
+		if !c.gate.Written(lineText(c.file[src], i)) {
+			c.bad = append(c.bad, fmt.Sprintf("%s committed to %d but line %d was never written", src.Path, offset, i))
+		}
+	}
+	c.next[src] = n
+}
+
+type pipeline struct {
+	out   *Output
+	sp    *spooler.Spooler
+	done  chan struct{}
+	srcs  []*event.Source
+	cc    *checkCommitter
+	outWG sync.WaitGroup
+	spWG  sync.WaitGroup
+}
+
+func startPipeline(t *testing.T, kc *kafkatest.Cluster, gate *kafkatest.Gate, files int, cfg config.Kafka) *pipeline {
+	t.Helper()
+	cfg.Hosts = []string{kc.Addr}
+	out, err := New(cfg, "test-host", testLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pipeline{out: out, done: make(chan struct{})}
+	p.cc = &checkCommitter{t: t, gate: gate, file: map[*event.Source]int{}, next: map[*event.Source]int{}}
+	for i := range files {
+		src := &event.Source{ID: fmt.Sprint(i), Path: fmt.Sprintf("/logs/f%02d.log", i), Input: &event.Input{Type: "log"}}
+		p.srcs = append(p.srcs, src)
+		p.cc.file[src] = i
+	}
+	p.sp = spooler.New(spooler.Config{MaxEvents: 4096, MaxBytes: 16 << 20, BatchEvents: 512, FlushInterval: 50 * time.Millisecond}, out, p.cc)
+	ctx := t.Context()
+	p.outWG.Go(func() {
+		if err := out.Run(ctx); err != nil {
+			t.Errorf("output Run: %v", err)
+		}
+	})
+	p.spWG.Go(func() {
+		if err := p.sp.Run(ctx); err != nil {
+			t.Errorf("spooler Run: %v", err)
+		}
+	})
+	return p
+}
+
+// feed sends n lines of every file, in chunks, as harvesters would.
+func (p *pipeline) feed(t *testing.T, n int) {
+	for start := 0; start < n; start += 100 {
+		for f, src := range p.srcs {
+			c := &event.Chunk{}
+			for i := start; i < min(start+100, n); i++ {
+				line := []byte(lineText(f, i))
+				c.Events = append(c.Events, event.Event{Source: src, Line: line, Offset: int64(i * lineLen), End: int64((i + 1) * lineLen), Time: time.Now()})
+				c.Bytes += len(line)
+			}
+			select {
+			case p.sp.In() <- c:
+			case <-t.Context().Done():
+				return
+			}
+		}
+	}
+}
+
+func (p *pipeline) stop(t *testing.T) {
+	close(p.sp.In())
+	p.spWG.Wait() // the spooler has published its last batch
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := p.out.Drain(ctx); err != nil {
+		t.Errorf("drain: %v", err)
+	}
+	p.out.Close()
+	p.outWG.Wait()
+	if len(p.cc.bad) > 0 {
+		t.Fatalf("offsets ran ahead of delivery (%d), first: %s", len(p.cc.bad), p.cc.bad[0])
+	}
+}
+
+// consumeExactlyOnce reads topic until want distinct values arrived and
+// fails on any duplicate.
+func consumeExactlyOnce(t *testing.T, addr, topic string, want int, value func(*kgo.Record) string) map[string]*kgo.Record {
+	t.Helper()
+	seen := make(map[string]*kgo.Record, want)
+	dups := 0
+	c := kafkatest.NewConsumer(t, addr, topic)
+	ok := c.Until(t.Context(), 60*time.Second, func(r *kgo.Record) {
+		v := value(r)
+		if seen[v] != nil {
+			dups++
+		}
+		seen[v] = r
+	}, func() bool { return len(seen) >= want })
+	if !ok {
+		t.Fatalf("got %d distinct lines, want %d", len(seen), want)
+	}
+	// Anything more (a duplicate arriving late) shows up in one more poll.
+	for _, r := range c.Poll(t.Context(), time.Second) {
+		if seen[value(r)] != nil {
+			dups++
+		}
+		seen[value(r)] = r
+	}
+	if dups != 0 || len(seen) != want {
+		t.Fatalf("%d distinct lines (want %d), %d duplicates", len(seen), want, dups)
+	}
+	return seen
+}
+
+func rawValue(r *kgo.Record) string { return string(r.Value) }
+
+func kafkaCfg(codec string) config.Kafka {
+	k := config.Default().Output.Kafka
+	k.Codec = codec
+	return k
+}
+
+func TestDeliverRawExactlyOnce(t *testing.T) {
+	kc := kafkatest.Start(t)
+	gate := kc.Gate(nil)
+	const files, lines = 5, 4000
+	p := startPipeline(t, kc, gate, files, kafkaCfg(config.CodecRaw))
+	p.feed(t, lines)
+	p.stop(t)
+	consumeExactlyOnce(t, kc.Addr, "logs", files*lines, rawValue)
+	for f, src := range p.srcs {
+		if got := p.cc.next[src]; got != lines {
+			t.Errorf("file %d committed %d lines, want %d", f, got, lines)
+		}
+	}
+	if st := p.out.Stats(); st.Acked != files*lines || st.Inflight != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// Produce requests fail for a while; every line still arrives once, and no
+// offset is committed for a line the broker did not take.
+func TestRetriesThroughProduceErrors(t *testing.T) {
+	kc := kafkatest.Start(t)
+	gate := kc.Gate(nil)
+	const files, lines = 3, 3000
+	p := startPipeline(t, kc, gate, files, kafkaCfg(config.CodecRaw))
+	p.feed(t, 500)
+	gate.Fail(kerr.NotEnoughReplicas)
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		// Lines keep coming while the broker refuses; feeding blocks once
+		// the spooler is full.
+		p.feedRange(t, 500, lines)
+	}()
+	time.Sleep(3 * time.Second) // the length of the fault, not a synchronisation
+	if gate.Rejected() == 0 {
+		t.Fatal("the fault never hit a produce request")
+	}
+	gate.Fail(nil)
+	<-fed
+	p.stop(t)
+	consumeExactlyOnce(t, kc.Addr, "logs", files*lines, rawValue)
+	if p.out.Stats().Retries == 0 {
+		t.Error("no message was retried")
+	}
+}
+
+func (p *pipeline) feedRange(t *testing.T, from, to int) {
+	for start := from; start < to; start += 100 {
+		for f, src := range p.srcs {
+			c := &event.Chunk{}
+			for i := start; i < min(start+100, to); i++ {
+				line := []byte(lineText(f, i))
+				c.Events = append(c.Events, event.Event{Source: src, Line: line, Offset: int64(i * lineLen), End: int64((i + 1) * lineLen)})
+				c.Bytes += len(line)
+			}
+			select {
+			case p.sp.In() <- c:
+			case <-t.Context().Done():
+				return
+			}
+		}
+	}
+}
+
+func TestJSONEvent(t *testing.T) {
+	kc := kafkatest.Start(t)
+	gate := kc.Gate(kafkatest.JSONMessage)
+	p := startPipeline(t, kc, gate, 1, kafkaCfg(config.CodecJSON))
+	p.srcs[0].Input.FieldsJSON = []byte(`{"service":"web"}`)
+	p.feed(t, 10)
+	p.stop(t)
+	got := consumeExactlyOnce(t, kc.Addr, "logs", 10, func(r *kgo.Record) string {
+		var e struct {
+			Message string `json:"message"`
+		}
+		if err := json.Unmarshal(r.Value, &e); err != nil {
+			t.Fatalf("value is not JSON: %v: %s", err, r.Value)
+		}
+		return e.Message
+	})
+	var e map[string]any
+	if err := json.Unmarshal(got[lineText(0, 3)].Value, &e); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"message": lineText(0, 3),
+		"log":     map[string]any{"offset": float64(3 * lineLen), "file": map[string]any{"path": "/logs/f00.log"}},
+		"input":   map[string]any{"type": "log"},
+		"host":    map[string]any{"name": "test-host"},
+		"fields":  map[string]any{"service": "web"},
+	}
+	ts, _ := e["@timestamp"].(string)
+	if _, err := time.Parse(time.RFC3339Nano, ts); err != nil {
+		t.Errorf("@timestamp %q: %v", ts, err)
+	}
+	delete(e, "@timestamp")
+	if fmt.Sprint(e) != fmt.Sprint(want) {
+		t.Errorf("event\n got %v\nwant %v", e, want)
+	}
+}

@@ -1,0 +1,62 @@
+package spooler
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/logship/logship/event"
+)
+
+// Committer receives delivered offsets; the registry implements it.
+type Committer interface {
+	Commit(src *event.Source, offset int64)
+}
+
+// acker commits batches' offsets in the order the batches were cut.
+type acker struct {
+	commit  Committer
+	release func(events, bytes int)
+
+	mu       sync.Mutex
+	inflight []*Batch // cut order; the head is the oldest not yet committed
+
+	ackedEvents atomic.Int64
+	ackedBytes  atomic.Int64
+}
+
+// add registers a batch before it is published.
+func (a *acker) add(b *Batch) {
+	b.acker = a
+	b.pending.Store(int64(len(b.Events)))
+	a.mu.Lock()
+	a.inflight = append(a.inflight, b)
+	a.mu.Unlock()
+}
+
+// done is called once every event of b is acknowledged.
+func (a *acker) done(b *Batch) {
+	events, bytes := len(b.Events), b.bytes
+	a.ackedEvents.Add(int64(events))
+	a.ackedBytes.Add(int64(bytes))
+	a.mu.Lock()
+	b.acked = true
+	b.Events = nil // the lines' memory is free now; only the advances wait
+	n := 0
+	for n < len(a.inflight) && a.inflight[n].acked {
+		for _, adv := range a.inflight[n].Advances {
+			a.commit.Commit(adv.Source, adv.Offset)
+		}
+		a.inflight[n] = nil
+		n++
+	}
+	a.inflight = a.inflight[n:]
+	a.mu.Unlock()
+	a.release(events, bytes)
+}
+
+// pending is the number of batches published but not yet committed.
+func (a *acker) pending() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.inflight)
+}

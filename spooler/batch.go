@@ -1,0 +1,67 @@
+package spooler
+
+import (
+	"sync/atomic"
+
+	"github.com/logship/logship/event"
+)
+
+// Advance is a file offset a batch carries: once the batch and every batch
+// before it are acknowledged, Source is delivered up to Offset.
+type Advance struct {
+	Source *event.Source
+	Offset int64
+}
+
+// Batch is a run of events handed to the output in one Publish, together with
+// the offsets it advances.
+type Batch struct {
+	// Events are the batch's events in file order. The output must not keep
+	// references to them after acknowledging them.
+	Events []event.Event
+	// Advances holds, per file in the batch, the end of its last line.
+	Advances []Advance
+
+	bytes   int
+	pending atomic.Int64
+	acked   bool // guarded by the acker's mutex
+	acker   *acker
+}
+
+// Ack records that n of the batch's events were delivered. Once all are, the
+// batch's capacity is released and its offsets are committed in order. Ack is
+// safe for concurrent use; acknowledging more events than the batch holds
+// panics, as it is a bug in the output.
+func (b *Batch) Ack(n int) {
+	switch left := b.pending.Add(-int64(n)); {
+	case left == 0:
+		b.acker.done(b)
+	case left < 0:
+		panic("spooler: batch acknowledged more than once")
+	}
+}
+
+// advances computes the last offset per file of events.
+func advances(events []event.Event) []Advance {
+	var out []Advance
+	var last *event.Source
+	idx := -1
+	for i := range events {
+		e := &events[i]
+		if e.Source != last {
+			last, idx = e.Source, -1
+			for j := range out {
+				if out[j].Source == last {
+					idx = j
+					break
+				}
+			}
+			if idx < 0 {
+				out = append(out, Advance{Source: last})
+				idx = len(out) - 1
+			}
+		}
+		out[idx].Offset = e.End
+	}
+	return out
+}

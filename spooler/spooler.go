@@ -1,0 +1,170 @@
+package spooler
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/logship/logship/event"
+)
+
+// Publisher is what the spooler needs from an output.
+type Publisher interface {
+	// Publish hands b to the output. It may block while the output cannot
+	// take more, and returns ctx.Err() if ctx ends first. Once it returns
+	// nil the output owns b and calls b.Ack for every event as Kafka
+	// acknowledges it; events that fail are retried, never skipped.
+	Publish(ctx context.Context, b *Batch) error
+}
+
+// Config bounds the spooler and says how it batches.
+type Config struct {
+	MaxEvents     int
+	MaxBytes      int
+	BatchEvents   int
+	FlushInterval time.Duration
+}
+
+// Stats is a snapshot of the spooler's counters.
+type Stats struct {
+	QueuedEvents, QueuedBytes int   // held, from harvester to acknowledgement
+	InflightBatches           int   // published, not yet committed
+	AckedEvents, AckedBytes   int64 // acknowledged since start
+}
+
+// Spooler batches events from harvesters for a Publisher. Create it with New;
+// run it once with Run.
+type Spooler struct {
+	cfg   Config
+	in    chan *event.Chunk
+	pub   Publisher
+	acker *acker
+
+	mu     sync.Mutex
+	events int
+	bytes  int
+	freed  chan struct{} // capacity 1: "something was released"
+
+	batch *Batch
+}
+
+// New returns a spooler publishing to pub and committing delivered offsets
+// to commit.
+func New(cfg Config, pub Publisher, commit Committer) *Spooler {
+	s := &Spooler{
+		cfg:   cfg,
+		in:    make(chan *event.Chunk),
+		pub:   pub,
+		freed: make(chan struct{}, 1),
+	}
+	s.acker = &acker{commit: commit, release: s.release}
+	return s
+}
+
+// In is where harvesters send their chunks. A send blocks while the spooler
+// is full. The owner closes In once no harvester will send again; Run then
+// publishes what it holds and returns.
+func (s *Spooler) In() chan<- *event.Chunk { return s.in }
+
+// Stats returns the current counters; safe for concurrent use.
+func (s *Spooler) Stats() Stats {
+	s.mu.Lock()
+	st := Stats{QueuedEvents: s.events, QueuedBytes: s.bytes}
+	s.mu.Unlock()
+	st.InflightBatches = s.acker.pending()
+	st.AckedEvents, st.AckedBytes = s.acker.ackedEvents.Load(), s.acker.ackedBytes.Load()
+	return st
+}
+
+func (s *Spooler) release(events, bytes int) {
+	s.mu.Lock()
+	s.events -= events
+	s.bytes -= bytes
+	s.mu.Unlock()
+	select {
+	case s.freed <- struct{}{}:
+	default:
+	}
+}
+
+// full reports whether the spooler holds as much as it may. A chunk is taken
+// whole while there is any room, so the bounds can be passed by one chunk.
+func (s *Spooler) full() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.events >= s.cfg.MaxEvents || s.bytes >= s.cfg.MaxBytes
+}
+
+// Run batches and publishes until In is closed (it then publishes what it
+// holds and returns nil) or ctx is done (returns ctx.Err()).
+func (s *Spooler) Run(ctx context.Context) error {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		var in <-chan *event.Chunk
+		if !s.full() {
+			in = s.in
+		}
+		select {
+		case c, ok := <-in:
+			if !ok {
+				return s.publish(ctx)
+			}
+			if err := s.add(ctx, c, timer); err != nil {
+				return err
+			}
+		case <-s.freed:
+		case <-timer.C:
+			if err := s.publish(ctx); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// add appends a chunk's events to the open batch, publishing every batch it fills.
+func (s *Spooler) add(ctx context.Context, c *event.Chunk, timer *time.Timer) error {
+	s.mu.Lock()
+	s.events += len(c.Events)
+	s.bytes += c.Bytes
+	s.mu.Unlock()
+	events := c.Events
+	for len(events) > 0 {
+		if s.batch == nil {
+			s.batch = &Batch{Events: make([]event.Event, 0, s.cfg.BatchEvents)}
+			timer.Reset(s.cfg.FlushInterval)
+		}
+		n := min(len(events), s.cfg.BatchEvents-len(s.batch.Events))
+		for i := range events[:n] {
+			s.batch.bytes += len(events[i].Line)
+		}
+		s.batch.Events = append(s.batch.Events, events[:n]...)
+		events = events[n:]
+		if len(s.batch.Events) >= s.cfg.BatchEvents {
+			timer.Stop()
+			if err := s.publish(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// publish hands the open batch, if any, to the output.
+func (s *Spooler) publish(ctx context.Context) error {
+	b := s.batch
+	if b == nil {
+		return nil
+	}
+	s.batch = nil
+	b.Advances = advances(b.Events)
+	s.acker.add(b)
+	if err := s.pub.Publish(ctx, b); err != nil {
+		return fmt.Errorf("publish batch: %w", err)
+	}
+	return nil
+}

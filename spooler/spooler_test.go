@@ -1,0 +1,205 @@
+package spooler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/logship/logship/event"
+)
+
+// publisher records batches; tests acknowledge them by hand.
+type publisher struct {
+	mu      sync.Mutex
+	batches []*Batch
+}
+
+func (p *publisher) Publish(ctx context.Context, b *Batch) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.batches = append(p.batches, b)
+	return nil
+}
+
+func (p *publisher) get(i int) *Batch {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.batches[i]
+}
+
+func (p *publisher) len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.batches)
+}
+
+// committed records the registry's view.
+type committed struct {
+	mu  sync.Mutex
+	off map[string]int64
+	log []string
+}
+
+func (c *committed) Commit(src *event.Source, offset int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.off == nil {
+		c.off = map[string]int64{}
+	}
+	c.off[src.ID] = offset
+	c.log = append(c.log, fmt.Sprintf("%s@%d", src.ID, offset))
+}
+
+func (c *committed) get(id string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.off[id]
+}
+
+// chunk makes n 10-byte lines of src starting at offset off.
+func chunk(src *event.Source, off int64, n int) *event.Chunk {
+	c := &event.Chunk{}
+	for range n {
+		c.Events = append(c.Events, event.Event{Source: src, Line: []byte("0123456789"), Offset: off, End: off + 11})
+		off += 11
+		c.Bytes += 10
+	}
+	return c
+}
+
+func TestAdvances(t *testing.T) {
+	a, b := &event.Source{ID: "a"}, &event.Source{ID: "b"}
+	ev := []event.Event{{Source: a, End: 5}, {Source: b, End: 3}, {Source: a, End: 9}, {Source: b, End: 1}} // b truncated: last wins
+	got := advances(ev)
+	if len(got) != 2 || got[0] != (Advance{a, 9}) || got[1] != (Advance{b, 1}) {
+		t.Fatalf("advances = %+v", got)
+	}
+}
+
+// Acks arrive out of order; offsets advance only over the acknowledged prefix.
+func TestOutOfOrderAcks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pub, reg := &publisher{}, &committed{}
+		s := New(Config{MaxEvents: 100, MaxBytes: 1 << 20, BatchEvents: 2, FlushInterval: time.Second}, pub, reg)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go s.Run(ctx)
+		a, b := &event.Source{ID: "a"}, &event.Source{ID: "b"}
+		s.In() <- chunk(a, 0, 2)  // batch 0: a[0,22)
+		s.In() <- chunk(b, 0, 2)  // batch 1: b[0,22)
+		s.In() <- chunk(a, 22, 2) // batch 2: a[22,44)
+		synctest.Wait()
+		if pub.len() != 3 {
+			t.Fatalf("%d batches, want 3", pub.len())
+		}
+		pub.get(2).Ack(2)
+		pub.get(1).Ack(1) // half of batch 1
+		if reg.get("a") != 0 || reg.get("b") != 0 {
+			t.Fatalf("committed ahead of the acknowledged prefix: %v", reg.log)
+		}
+		pub.get(0).Ack(2)
+		if reg.get("a") != 22 || reg.get("b") != 0 {
+			t.Fatalf("after batch 0: %v", reg.log)
+		}
+		pub.get(1).Ack(1)
+		if reg.get("a") != 44 || reg.get("b") != 22 {
+			t.Fatalf("after all: %v", reg.log)
+		}
+		st := s.Stats()
+		if st.AckedEvents != 6 || st.AckedBytes != 60 || st.InflightBatches != 0 || st.QueuedEvents != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+	})
+}
+
+// A full spooler blocks the harvesters; acknowledgements unblock them.
+func TestBoundedBlocks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pub, reg := &publisher{}, &committed{}
+		s := New(Config{MaxEvents: 10, MaxBytes: 1 << 20, BatchEvents: 5, FlushInterval: time.Second}, pub, reg)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go s.Run(ctx)
+		src := &event.Source{ID: "a"}
+		var sent sync.WaitGroup
+		sentN := 0
+		sent.Go(func() {
+			for i := range 10 {
+				select {
+				case s.In() <- chunk(src, int64(i*55), 5):
+					sentN++
+				case <-ctx.Done():
+					return
+				}
+			}
+		})
+		synctest.Wait() // the sender is now blocked
+		if st := s.Stats(); st.QueuedEvents != 10 || sentN != 2 {
+			t.Fatalf("queued %d events after %d chunks; want 10 after 2", st.QueuedEvents, sentN)
+		}
+		for i := 0; i < 10; i++ {
+			synctest.Wait()
+			if pub.len() <= i {
+				t.Fatalf("batch %d never published", i)
+			}
+			if q := s.Stats().QueuedEvents; q > 10 {
+				t.Fatalf("queue grew to %d events, bound 10", q)
+			}
+			pub.get(i).Ack(5)
+		}
+		sent.Wait()
+		if reg.get("a") != 550 {
+			t.Fatalf("committed %d, want 550", reg.get("a"))
+		}
+	})
+}
+
+func TestFlushInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pub := &publisher{}
+		s := New(Config{MaxEvents: 100, MaxBytes: 1 << 20, BatchEvents: 50, FlushInterval: 250 * time.Millisecond}, pub, &committed{})
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go s.Run(ctx)
+		start := time.Now()
+		s.In() <- chunk(&event.Source{ID: "a"}, 0, 3)
+		synctest.Wait()
+		if pub.len() != 0 {
+			t.Fatal("published before the interval")
+		}
+		time.Sleep(250 * time.Millisecond)
+		synctest.Wait()
+		if pub.len() != 1 || len(pub.get(0).Events) != 3 {
+			t.Fatalf("not flushed after %v", time.Since(start))
+		}
+	})
+}
+
+// Closing In publishes the open batch and ends Run cleanly.
+func TestCloseDrains(t *testing.T) {
+	pub := &publisher{}
+	s := New(Config{MaxEvents: 100, MaxBytes: 1 << 20, BatchEvents: 50, FlushInterval: time.Hour}, pub, &committed{})
+	done := make(chan error, 1)
+	go func() { done <- s.Run(t.Context()) }()
+	s.In() <- chunk(&event.Source{ID: "a"}, 0, 7)
+	close(s.In())
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if pub.len() != 1 || len(pub.get(0).Events) != 7 {
+		t.Fatalf("batches %d", pub.len())
+	}
+}
+
+func TestCancel(t *testing.T) {
+	s := New(Config{MaxEvents: 1, MaxBytes: 1, BatchEvents: 1, FlushInterval: time.Hour}, &publisher{}, &committed{})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := s.Run(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v", err)
+	}
+}
