@@ -1,0 +1,338 @@
+package prospector
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/logship/logship/config"
+	"github.com/logship/logship/event"
+	"github.com/logship/logship/registry"
+)
+
+// sink collects what harvesters send, line by line, per path.
+type sink struct {
+	mu    sync.Mutex
+	lines map[string][]string
+	offs  map[string][]int64
+}
+
+func (s *sink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, l := range s.lines {
+		n += len(l)
+	}
+	return n
+}
+
+func (s *sink) get(path string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.lines[path]...)
+}
+
+type harness struct {
+	p    *Prospector
+	sink *sink
+	logs *bytes.Buffer
+	stop func()
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func start(t *testing.T, inputs []config.Input, reg Registry) (*harness, *syncBuf) {
+	t.Helper()
+	for i := range inputs {
+		def := config.DefaultInput()
+		if inputs[i].ScanFrequency == 0 {
+			inputs[i].ScanFrequency = config.Duration(100 * time.Millisecond)
+		}
+		if inputs[i].CloseInactive == 0 {
+			inputs[i].CloseInactive = def.CloseInactive
+		}
+		if inputs[i].MaxBytes == 0 {
+			inputs[i].MaxBytes = def.MaxBytes
+		}
+		if inputs[i].StartPosition == "" {
+			inputs[i].StartPosition = def.StartPosition
+		}
+		if inputs[i].Type == "" {
+			inputs[i].Type = "log"
+		}
+	}
+	if reg == nil {
+		r, err := registry.Open(filepath.Join(t.TempDir(), "reg.json"), time.Second, slog.Default())
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg = r
+	}
+	logs := &syncBuf{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	out := make(chan *event.Chunk)
+	p, err := New(inputs, out, reg, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sink{lines: map[string][]string{}, offs: map[string][]int64{}}
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case c := <-out:
+				s.mu.Lock()
+				for _, e := range c.Events {
+					s.lines[e.Source.Path] = append(s.lines[e.Source.Path], string(e.Line))
+					s.offs[e.Source.Path] = append(s.offs[e.Source.Path], e.Offset)
+				}
+				s.mu.Unlock()
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+			wg.Wait()
+		})
+	}
+	t.Cleanup(stop)
+	return &harness{p: p, sink: s, stop: stop}, logs
+}
+
+func write(t *testing.T, path string, lines ...string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, l := range lines {
+		fmt.Fprintln(f, l)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestGlobsAndExclusions(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir+"/a.log", "a1", "a2")
+	write(t, dir+"/sub/deep/b.log", "b1")
+	write(t, dir+"/c.txt", "not matched")
+	write(t, dir+"/old.log.gz", "excluded")
+	write(t, dir+"/sub/skip.log", "excluded too")
+	h, _ := start(t, []config.Input{{
+		Paths:        []string{dir + "/**/*.log", dir + "/*.log*"},
+		ExcludeFiles: []string{`\.gz$`, `/skip\.log$`},
+	}}, nil)
+	waitFor(t, "3 lines", func() bool { return h.sink.count() >= 3 })
+	time.Sleep(300 * time.Millisecond) // a few more scans: nothing else may arrive
+	if n := h.sink.count(); n != 3 {
+		t.Fatalf("%d lines, want 3: %v", n, h.sink.lines)
+	}
+	if got := h.sink.get(dir + "/a.log"); strings.Join(got, ",") != "a1,a2" {
+		t.Fatalf("a.log: %v (matched by two globs, read once)", got)
+	}
+}
+
+func TestRenameKeepsHarvester(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir+"/app.log", "one", "two")
+	h, _ := start(t, []config.Input{{Paths: []string{dir + "/*.log*"}}}, nil)
+	waitFor(t, "2 lines", func() bool { return h.sink.count() == 2 })
+	if err := os.Rename(dir+"/app.log", dir+"/app.log.1"); err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir+"/app.log.1", "three") // a writer still appending to the renamed file
+	write(t, dir+"/app.log", "new")
+	waitFor(t, "4 lines", func() bool { return h.sink.count() == 4 })
+	time.Sleep(300 * time.Millisecond)
+	// Both the renamed file and its successor were opened as app.log.
+	got := h.sink.get(dir + "/app.log")
+	if strings.Join(got, ",") != "one,two,three,new" && strings.Join(got, ",") != "one,two,new,three" {
+		t.Fatalf("lines: %v", h.sink.lines)
+	}
+	if got := h.sink.get(dir + "/app.log.1"); len(got) != 0 {
+		t.Fatalf("renamed file re-read under its new name: %v", got)
+	}
+}
+
+func TestDirectoryCreatedLater(t *testing.T) {
+	dir := t.TempDir()
+	h, _ := start(t, []config.Input{{Paths: []string{dir + "/later/*/x.log"}}}, nil)
+	time.Sleep(200 * time.Millisecond)
+	write(t, dir+"/later/a/x.log", "hello")
+	waitFor(t, "the new file", func() bool { return h.sink.count() == 1 })
+}
+
+func TestResumeFromRegistry(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/a.log"
+	write(t, path, "old1", "old2", "new1")
+	reg, err := registry.Open(filepath.Join(dir, "reg.json"), time.Second, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.Open(path)
+	fi, _ := f.Stat()
+	id, _ := identity(fi)
+	fp, n, _ := fingerprint(f, FingerprintSize)
+	f.Close()
+	reg.Commit(&event.Source{ID: id.String(), Path: path, Fingerprint: fp, FingerprintLen: n}, 10)
+	h, _ := start(t, []config.Input{{Paths: []string{path}}}, reg)
+	waitFor(t, "1 line", func() bool { return h.sink.count() == 1 })
+	if got := h.sink.get(path); got[0] != "new1" {
+		t.Fatalf("resumed with %v", got)
+	}
+}
+
+// A registry entry for the same inode but other content: read from the start.
+func TestInodeReuseDetected(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/a.log"
+	write(t, path, "brand", "new")
+	reg, _ := registry.Open(filepath.Join(dir, "reg.json"), time.Second, slog.Default())
+	fi, _ := os.Stat(path)
+	id, _ := identity(fi)
+	reg.Commit(&event.Source{ID: id.String(), Path: path, Fingerprint: 12345, FingerprintLen: 10}, 6)
+	h, _ := start(t, []config.Input{{Paths: []string{path}}}, reg)
+	waitFor(t, "2 lines", func() bool { return h.sink.count() == 2 })
+}
+
+func TestStartPositionEnd(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir+"/a.log", "before start")
+	h, _ := start(t, []config.Input{{Paths: []string{dir + "/*.log"}, StartPosition: config.StartEnd}}, nil)
+	waitFor(t, "a harvester", func() bool { return h.p.OpenFiles() == 1 })
+	write(t, dir+"/a.log", "after start")
+	write(t, dir+"/b.log", "new file, read whole")
+	waitFor(t, "2 lines", func() bool { return h.sink.count() == 2 })
+	if got := h.sink.get(dir + "/a.log"); len(got) != 1 || got[0] != "after start" {
+		t.Fatalf("a.log: %v", got)
+	}
+}
+
+func TestCloseInactiveAndReopen(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir+"/a.log", "one")
+	h, _ := start(t, []config.Input{{Paths: []string{dir + "/*.log"}, CloseInactive: config.Duration(200 * time.Millisecond)}}, nil)
+	waitFor(t, "1 line", func() bool { return h.sink.count() == 1 })
+	waitFor(t, "the file to close", func() bool { return h.p.OpenFiles() == 0 })
+	write(t, dir+"/a.log", "two")
+	waitFor(t, "2 lines", func() bool { return h.sink.count() == 2 })
+	if got := h.sink.get(dir + "/a.log"); strings.Join(got, ",") != "one,two" {
+		t.Fatalf("lines %v", got)
+	}
+}
+
+// An unreadable file is reported once, retried, and read once readable.
+// Root reads anything, so under root the test re-runs itself as nobody.
+func TestUnreadableFile(t *testing.T) {
+	if os.Geteuid() == 0 {
+		if os.Getenv("LOGSHIP_TEST_AS_NOBODY") != "" {
+			t.Fatal("still root")
+		}
+		dir, err := os.MkdirTemp("", "logship-unreadable-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		if err := os.Chmod(dir, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		// nobody cannot reach the test binary where go test built it.
+		bin := filepath.Join(dir, "prospector.test")
+		data, err := os.ReadFile(os.Args[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(bin, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "-test.run=^TestUnreadableFile$", "-test.v")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "LOGSHIP_TEST_AS_NOBODY=1", "LOGSHIP_TEST_DIR="+dir, "GOCACHE="+dir+"/cache", "HOME="+dir)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		if err != nil || !bytes.Contains(out, []byte("--- PASS: TestUnreadableFile")) {
+			t.Fatalf("as nobody: %v\n%s", err, out)
+		}
+		return
+	}
+	dir := os.Getenv("LOGSHIP_TEST_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	path := dir + "/secret.log"
+	write(t, path, "s1", "s2")
+	if err := os.Chmod(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	h, logs := start(t, []config.Input{{Paths: []string{dir + "/*.log"}}}, registryIn(t, dir))
+	waitFor(t, "the error", func() bool { return strings.Contains(logs.String(), "cannot open file") })
+	time.Sleep(400 * time.Millisecond) // several scans
+	if n := strings.Count(logs.String(), "cannot open file"); n != 1 {
+		t.Fatalf("error logged %d times, want once:\n%s", n, logs)
+	}
+	if !strings.Contains(logs.String(), "permission denied") || !strings.Contains(logs.String(), path) {
+		t.Fatalf("error does not say what and where:\n%s", logs)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the lines", func() bool { return h.sink.count() == 2 })
+}
+
+func registryIn(t *testing.T, dir string) Registry {
+	r, err := registry.Open(filepath.Join(dir, "reg.json"), time.Second, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
