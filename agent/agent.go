@@ -1,0 +1,172 @@
+// Package agent wires logship's stages together and owns their lifecycle.
+//
+//	prospector ─▶ harvesters ─▶ spooler ─▶ output/kafka ─▶ Kafka
+//	                               ▲             │
+//	                  registry ◀── acker ◀───────┘
+//
+// Start order: registry (load), embedded broker (if configured), output,
+// spooler, prospector. Shutdown order, on ctx cancellation: stop discovery and
+// harvesters → the spooler publishes what it holds → the output drains
+// (bounded by shutdown_timeout) → the registry writes its last state.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/logship/logship/config"
+	"github.com/logship/logship/harvester"
+	"github.com/logship/logship/output/kafka"
+	"github.com/logship/logship/prospector"
+	"github.com/logship/logship/registry"
+	"github.com/logship/logship/spooler"
+)
+
+// ProgressInterval is how often the agent logs its counters.
+const ProgressInterval = 30 * time.Second
+
+// Run runs the agent until ctx is done, then shuts down in order. It returns
+// nil after a clean shutdown, or the error that stopped it.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	host := cfg.Name
+	if host == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("hostname: %w", err)
+		}
+		host = h
+	}
+	reg, err := registry.Open(cfg.Registry.Path, cfg.Registry.FlushInterval.D(), log.With("component", "registry"))
+	if err != nil {
+		return err
+	}
+	k := cfg.Output.Kafka
+	if k.Embedded {
+		cluster, err := kafka.StartEmbedded(k.Hosts[0], k.EmbeddedPartitions, kfake.SeedTopics(int32(k.EmbeddedPartitions), k.Topic))
+		if err != nil {
+			return err
+		}
+		defer cluster.Close()
+		log.Info("embedded kafka broker started; read it with kcat -C -b "+k.Hosts[0]+" -t "+k.Topic,
+			"addr", k.Hosts[0], "topic", k.Topic)
+	}
+	out, err := kafka.New(k, host, log)
+	if err != nil {
+		return err
+	}
+	q := cfg.Queue
+	sp := spooler.New(spooler.Config{
+		MaxEvents: q.MaxEvents, MaxBytes: int(q.MaxBytes),
+		BatchEvents: q.BatchEvents, FlushInterval: q.FlushInterval.D(),
+	}, out, reg)
+	stats := new(harvester.Stats)
+	pr, err := prospector.New(cfg.Inputs, sp.In(), reg, stats, log)
+	if err != nil {
+		return err
+	}
+
+	// Each stage gets a context it can be stopped by on its own, in order.
+	outCtx, stopOut := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopOut()
+	spCtx, stopSp := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSp()
+	regCtx, stopReg := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopReg()
+	prCtx, stopPr := context.WithCancel(ctx)
+	defer stopPr()
+
+	var outWG, spWG, regWG, prWG sync.WaitGroup
+	errc := make(chan error, 4)
+	outWG.Go(func() {
+		if err := out.Run(outCtx); err != nil && !errors.Is(err, context.Canceled) {
+			errc <- fmt.Errorf("output: %w", err)
+		}
+	})
+	spWG.Go(func() {
+		if err := sp.Run(spCtx); err != nil && !errors.Is(err, context.Canceled) {
+			errc <- fmt.Errorf("spooler: %w", err)
+		}
+	})
+	regWG.Go(func() { _ = reg.Run(regCtx) })
+	prWG.Go(func() {
+		if err := pr.Run(prCtx); err != nil {
+			errc <- fmt.Errorf("prospector: %w", err)
+		}
+	})
+	log.Info("logship started", "inputs", len(cfg.Inputs), "registry", cfg.Registry.Path, "kafka", k.Hosts, "topic", k.Topic)
+
+	p := progress{log: log, stats: stats, sp: sp, out: out, pr: pr}
+	tick := time.NewTicker(ProgressInterval)
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case runErr = <-errc:
+			log.Error("stopping after a failure", "err", runErr)
+			break loop
+		case <-tick.C:
+			p.log.Info("progress", p.attrs()...)
+		}
+	}
+	tick.Stop()
+
+	// 1. Discovery and harvesters.
+	stopPr()
+	prWG.Wait()
+	close(sp.In())
+	// 2. The spooler publishes what it holds, 3. the output drains; both
+	// within shutdown_timeout.
+	deadline, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout.D())
+	defer cancel()
+	spDone := make(chan struct{})
+	go func() { spWG.Wait(); close(spDone) }()
+	select {
+	case <-spDone:
+	case <-deadline.Done():
+		stopSp()
+		<-spDone
+	}
+	if err := out.Drain(deadline); err != nil {
+		log.Warn("shutdown timeout: unacknowledged events will be read again at the next start", "err", err)
+	}
+	out.Close()
+	stopOut()
+	outWG.Wait()
+	// 4. The registry's last state.
+	stopReg()
+	regWG.Wait()
+	if err := reg.Flush(); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("final registry write: %w", err))
+	}
+	log.Info("logship stopped", p.attrs()...)
+	return runErr
+}
+
+// progress makes the periodic progress line.
+type progress struct {
+	log   *slog.Logger
+	stats *harvester.Stats
+	sp    *spooler.Spooler
+	out   *kafka.Output
+	pr    *prospector.Prospector
+}
+
+func (p progress) attrs() []any {
+	s, o := p.sp.Stats(), p.out.Stats()
+	return []any{
+		"lines_read", p.stats.Lines.Load(), "bytes_read", p.stats.Bytes.Load(),
+		"lines_truncated", p.stats.Truncated.Load(),
+		"events_acked", s.AckedEvents, "bytes_acked", s.AckedBytes,
+		"events_queued", s.QueuedEvents, "events_inflight", o.Inflight,
+		"retries", o.Retries, "open_files", p.pr.OpenFiles(), "kafka_connected", o.Connected,
+	}
+}

@@ -1,0 +1,91 @@
+// Package cli is logship's command line: it parses arguments, loads the
+// configuration, sets up logging and hands over to the agent.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+
+	"github.com/IBM/sarama"
+
+	"github.com/logship/logship/agent"
+	"github.com/logship/logship/config"
+)
+
+// Version is set at build time with -ldflags "-X github.com/logship/logship/cli.Version=…".
+var Version = ""
+
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+const usage = `usage:
+  logship -c FILE        run the agent with the configuration in FILE
+  logship version        print the version
+`
+
+// Main runs the command line; stdout receives command output.
+func Main(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "version" {
+		fmt.Fprintf(stdout, "logship %s (%s %s/%s)\n", version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return nil
+	}
+	fs := flag.NewFlagSet("logship", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var path string
+	fs.StringVar(&path, "c", "", "configuration file")
+	fs.StringVar(&path, "config", "", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage)
+			return nil
+		}
+		return fmt.Errorf("%v\n%s", err, usage)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unknown command %q\n%s", fs.Arg(0), usage)
+	}
+	if path == "" {
+		return fmt.Errorf("no configuration file: use -c FILE\n%s", usage)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	log := newLogger(cfg.Logging, os.Stderr)
+	sarama.Logger = saramaLogger{log.With("component", "sarama")}
+	return agent.Run(ctx, cfg, log)
+}
+
+func newLogger(c config.Logging, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// saramaLogger sends sarama's chatter to slog at debug level.
+type saramaLogger struct{ log *slog.Logger }
+
+func (l saramaLogger) Print(v ...any) { l.log.Debug(strings.TrimSpace(fmt.Sprint(v...))) }
+func (l saramaLogger) Printf(format string, v ...any) {
+	l.log.Debug(strings.TrimSpace(fmt.Sprintf(format, v...)))
+}
+func (l saramaLogger) Println(v ...any) { l.log.Debug(strings.TrimSpace(fmt.Sprintln(v...))) }
