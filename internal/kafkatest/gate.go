@@ -25,15 +25,26 @@ type Gate struct {
 	failed  int
 }
 
-// Gate installs a produce gate on the cluster. Records must be uncompressed.
-// line may be nil (see Gate.Line).
+// Gate installs a new produce gate on the cluster. Records must be
+// uncompressed. line may be nil (see Gate.Line).
 func (c *Cluster) Gate(line func([]byte) string) *Gate {
-	g := &Gate{Line: line, written: make(map[string]int)}
+	g := NewGate(line)
+	g.Install(c)
+	return g
+}
+
+// NewGate returns a gate to Install on one cluster after another (a broker
+// restarted on the same data keeps what was written).
+func NewGate(line func([]byte) string) *Gate {
+	return &Gate{Line: line, written: make(map[string]int)}
+}
+
+// Install puts the gate in front of c's produce handling.
+func (g *Gate) Install(c *Cluster) {
 	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
 		return g.handle(req.(*kmsg.ProduceRequest))
 	})
-	return g
 }
 
 // Fail makes the gate reject every produce request with err until Fail(nil).

@@ -24,7 +24,13 @@ type Cluster struct {
 // Start runs a kfake broker on a free loopback port, closed when the test ends.
 func Start(t testing.TB, opts ...kfake.Opt) *Cluster {
 	t.Helper()
-	port := FreePort(t)
+	return StartOn(t, FreePort(t), opts...)
+}
+
+// StartOn runs a kfake broker on port; with kfake.DataDir a broker closed
+// and started again on the same port keeps its records.
+func StartOn(t testing.TB, port int, opts ...kfake.Opt) *Cluster {
+	t.Helper()
 	opts = append([]kfake.Opt{kfake.Ports(port), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3)}, opts...)
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {

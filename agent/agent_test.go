@@ -1,0 +1,279 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
+
+	"github.com/logship/logship/config"
+	"github.com/logship/logship/internal/kafkatest"
+	"github.com/logship/logship/internal/testlines"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// sarama's go-metrics meters share one ticker goroutine per process.
+		goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"),
+	)
+}
+
+func testConfig(dir, addr string) config.Config {
+	cfg := config.Default()
+	in := config.DefaultInput()
+	in.Paths = []string{filepath.Join(dir, "logs", "*.log")}
+	in.ScanFrequency = config.Duration(200 * time.Millisecond)
+	cfg.Inputs = []config.Input{in}
+	cfg.Registry.Path = filepath.Join(dir, "registry.json")
+	cfg.Registry.FlushInterval = config.Duration(100 * time.Millisecond)
+	cfg.Output.Kafka.Hosts = []string{addr}
+	cfg.Output.Kafka.Codec = config.CodecRaw
+	cfg.Logging.Level = "warn"
+	return cfg
+}
+
+type running struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func start(t *testing.T, cfg config.Config) *running {
+	t.Helper()
+	if err := cfg.Validate("test"); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- Run(ctx, cfg, log) }()
+	return r
+}
+
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Fatalf("agent: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("agent did not stop")
+	}
+}
+
+// consume reads the topic until want distinct lines arrived.
+func consume(t *testing.T, c *kafkatest.Consumer, seen *testlines.Seen, want int, timeout time.Duration) {
+	t.Helper()
+	if !c.Until(t.Context(), timeout, func(r *kgo.Record) { seen.Add(string(r.Value)) }, func() bool { return seen.Distinct() >= want }) {
+		t.Fatalf("%d of %d lines arrived; missing e.g. %v", seen.Distinct(), want, seen.Missing(10, want))
+	}
+}
+
+// The integration test of the core pipeline: 10 files × 100,000 lines, each
+// found exactly once in Kafka by an independent consumer.
+func TestShipsEveryLineExactlyOnce(t *testing.T) {
+	const files, lines = 10, 100_000
+	kc := kafkatest.Start(t)
+	dir := t.TempDir()
+	cfg := testConfig(dir, kc.Addr)
+	for f := range files {
+		testlines.Append(t, logPath(dir, f), f, 0, lines/2)
+	}
+	a := start(t, cfg)
+	for f := range files { // and more while it runs
+		testlines.Append(t, logPath(dir, f), f, lines/2, lines)
+	}
+	seen := testlines.NewSeen()
+	consume(t, kafkatest.NewConsumer(t, kc.Addr, "logs"), seen, files*lines, 5*time.Minute)
+	a.stop(t)
+	if seen.Dups != 0 || seen.Bad != 0 {
+		t.Fatalf("%d duplicates, %d malformed", seen.Dups, seen.Bad)
+	}
+	offs := testlines.RegistryOffsets(t, cfg.Registry.Path)
+	for f := range files {
+		if got := offs[logPath(dir, f)]; got != lines*testlines.LineLen {
+			t.Errorf("file %d: registry offset %d, want %d", f, got, lines*testlines.LineLen)
+		}
+	}
+}
+
+func logPath(dir string, f int) string {
+	return filepath.Join(dir, "logs", "f"+strconv.Itoa(f)+".log")
+}
+
+// offsetChecker reads the registry on disk over and over and fails the test
+// if it ever holds an offset past a line the broker had not been given.
+type offsetChecker struct {
+	t       *testing.T
+	regPath string
+	dir     string
+	files   int
+	gate    *kafkatest.Gate
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	bad     []string
+	checks  int
+}
+
+func checkOffsets(t *testing.T, regPath, dir string, files int, gate *kafkatest.Gate) *offsetChecker {
+	c := &offsetChecker{t: t, regPath: regPath, dir: dir, files: files, gate: gate, stop: make(chan struct{})}
+	c.wg.Go(func() {
+		verified := make(map[int]int64)
+		for {
+			select {
+			case <-c.stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			offs := testlines.RegistryOffsets(t, regPath)
+			c.mu.Lock()
+			c.checks++
+			for f := range files {
+				off := offs[logPath(dir, f)]
+				for i := verified[f] / testlines.LineLen; i < off/testlines.LineLen; i++ {
+					if !gate.Written(testlines.Line(f, int(i))) {
+						c.bad = append(c.bad, fmt.Sprintf("file %d: registry offset %d covers line %d, which the broker never took", f, off, i))
+					}
+				}
+				verified[f] = max(verified[f], off)
+			}
+			c.mu.Unlock()
+		}
+	})
+	return c
+}
+
+func (c *offsetChecker) finish() {
+	close(c.stop)
+	c.wg.Wait()
+	if c.checks < 10 {
+		c.t.Errorf("registry checked only %d times", c.checks)
+	}
+	if len(c.bad) > 0 {
+		c.t.Fatalf("offsets ran ahead of delivery %d times; first: %s", len(c.bad), c.bad[0])
+	}
+}
+
+// writeSteadily appends lines to every file at a steady rate until stop.
+func writeSteadily(t *testing.T, dir string, files int, next []int, stop <-chan struct{}) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		for f := range files {
+			testlines.Append(t, logPath(dir, f), f, next[f], next[f]+20)
+			next[f] += 20
+		}
+	}
+}
+
+// Produce requests fail for 10 s: nothing is lost, nothing is committed
+// for a line the broker did not take.
+func TestProduceErrorsFor10s(t *testing.T) {
+	const files = 3
+	kc := kafkatest.Start(t)
+	gate := kc.Gate(nil)
+	dir := t.TempDir()
+	cfg := testConfig(dir, kc.Addr)
+	next := make([]int, files)
+	for f := range files {
+		testlines.Append(t, logPath(dir, f), f, 0, 1000)
+		next[f] = 1000
+	}
+	check := checkOffsets(t, cfg.Registry.Path, dir, files, gate)
+	a := start(t, cfg)
+	stopWriting := make(chan struct{})
+	var w sync.WaitGroup
+	w.Go(func() { writeSteadily(t, dir, files, next, stopWriting) })
+
+	time.Sleep(time.Second)
+	gate.Fail(kerr.NotLeaderForPartition)
+	time.Sleep(10 * time.Second) // the fault's length
+	gate.Fail(nil)
+	time.Sleep(time.Second)
+	close(stopWriting)
+	w.Wait()
+	if gate.Rejected() == 0 {
+		t.Fatal("no produce request was failed")
+	}
+	total := 0
+	for _, n := range next {
+		total += n
+	}
+	seen := testlines.NewSeen()
+	consume(t, kafkatest.NewConsumer(t, kc.Addr, "logs"), seen, total, time.Minute)
+	a.stop(t)
+	check.finish()
+	if seen.Bad != 0 {
+		t.Fatalf("%d malformed records", seen.Bad)
+	}
+	t.Logf("%d lines, %d produce requests failed, %d duplicates", total, gate.Rejected(), seen.Dups)
+}
+
+// The broker's listener is gone for 10 s (the broker is closed and started
+// again on the same port and data): every line arrives afterwards.
+func TestBrokerGoneFor10s(t *testing.T) {
+	const files = 3
+	port := kafkatest.FreePort(t)
+	data := t.TempDir()
+	kc := kafkatest.StartOn(t, port, kfake.DataDir(data))
+	gate := kafkatest.NewGate(nil)
+	gate.Install(kc)
+	dir := t.TempDir()
+	cfg := testConfig(dir, kc.Addr)
+	next := make([]int, files)
+	for f := range files {
+		testlines.Append(t, logPath(dir, f), f, 0, 1000)
+		next[f] = 1000
+	}
+	check := checkOffsets(t, cfg.Registry.Path, dir, files, gate)
+	a := start(t, cfg)
+	stopWriting := make(chan struct{})
+	var w sync.WaitGroup
+	w.Go(func() { writeSteadily(t, dir, files, next, stopWriting) })
+
+	time.Sleep(time.Second)
+	kc.Close()
+	time.Sleep(10 * time.Second) // the outage's length
+	kc = kafkatest.StartOn(t, port, kfake.DataDir(data))
+	gate.Install(kc)
+	time.Sleep(time.Second)
+	close(stopWriting)
+	w.Wait()
+	total := 0
+	for _, n := range next {
+		total += n
+	}
+	seen := testlines.NewSeen()
+	consume(t, kafkatest.NewConsumer(t, kc.Addr, "logs"), seen, total, 2*time.Minute)
+	a.stop(t)
+	check.finish()
+	t.Logf("%d lines, %d duplicates", total, seen.Dups)
+}
+
+// A corrupt registry stops the agent at start with an error naming it.
+func TestCorruptRegistryRefused(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir, "127.0.0.1:1")
+	writeFile(t, cfg.Registry.Path, `{"version":1,"files":[{"id":`)
+	err := Run(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), cfg.Registry.Path) || !strings.Contains(err.Error(), "corrupt") {
+		t.Fatalf("err = %v", err)
+	}
+}

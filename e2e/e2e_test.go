@@ -1,0 +1,243 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/logship/logship/internal/kafkatest"
+	"github.com/logship/logship/internal/testlines"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "logship-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "logship")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/logship")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build logship:", err)
+		os.Exit(2)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const configTmpl = `
+inputs:
+  - paths: ["%[1]s/logs/*.log"]
+    scan_frequency: 200ms
+registry:
+  path: %[1]s/data/registry.json
+  flush_interval: 100ms
+queue:
+  max_events: %[3]d
+output:
+  kafka:
+    hosts: ["%[2]s"]
+    topic: logs
+    codec: raw
+shutdown_timeout: 10s
+logging: {level: info}
+`
+
+const maxEvents = 4096
+
+func writeConfig(t *testing.T, dir, addr string) string {
+	t.Helper()
+	path := filepath.Join(dir, "agent.yml")
+	if err := os.WriteFile(path, fmt.Appendf(nil, configTmpl, dir, addr, maxEvents), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+type agent struct {
+	cmd  *exec.Cmd
+	log  *os.File
+	done chan error
+}
+
+func startAgent(t *testing.T, cfg string, run int) *agent {
+	t.Helper()
+	logf, err := os.Create(filepath.Join(filepath.Dir(cfg), "agent-"+strconv.Itoa(run)+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "-c", cfg)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	a := &agent{cmd: cmd, log: logf, done: make(chan error, 1)}
+	go func() { a.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-a.done
+		logf.Close()
+	})
+	return a
+}
+
+func (a *agent) kill9(t *testing.T) {
+	t.Helper()
+	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-a.done
+	a.done <- nil // for the cleanup
+}
+
+func (a *agent) term(t *testing.T) {
+	t.Helper()
+	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-a.done:
+		a.done <- nil
+		if err != nil {
+			log, _ := os.ReadFile(a.log.Name())
+			t.Fatalf("agent exited with %v after SIGTERM; log:\n%s", err, log)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("agent did not stop after SIGTERM")
+	}
+}
+
+// checkRegistry fails if the registry on disk covers a line the broker
+// never took. It returns the total of the offsets in lines.
+func checkRegistry(t *testing.T, dir string, files int, gate *kafkatest.Gate) int {
+	t.Helper()
+	offs := testlines.RegistryOffsets(t, filepath.Join(dir, "data", "registry.json"))
+	total := 0
+	for f := range files {
+		n := int(offs[logPath(dir, f)] / testlines.LineLen)
+		for i := range n {
+			if !gate.Written(testlines.Line(f, i)) {
+				t.Fatalf("file %d: registry offset covers line %d, which the broker never took", f, i)
+			}
+		}
+		total += n
+	}
+	return total
+}
+
+func logPath(dir string, f int) string {
+	return filepath.Join(dir, "logs", "f"+strconv.Itoa(f)+".log")
+}
+
+// Ten files of 100,000 lines, written while the agent is killed with
+// SIGKILL at five random moments and restarted: every line arrives, the
+// registry never covers an unacknowledged line, duplicates stay bounded.
+func TestKill9AndRestart(t *testing.T) {
+	const files, lines, kills = 10, 100_000, 5
+	kc := kafkatest.Start(t)
+	gate := kc.Gate(nil)
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, kc.Addr)
+	const upfront = lines * 3 / 10
+	for f := range files {
+		testlines.Append(t, logPath(dir, f), f, 0, upfront)
+	}
+	// The rest is written steadily while the agent comes and goes, so that
+	// every kill lands while lines are being read and shipped.
+	var writer sync.WaitGroup
+	writer.Go(func() {
+		for i := upfront; i < lines; i += 700 {
+			for f := range files {
+				testlines.Append(t, logPath(dir, f), f, i, min(i+700, lines))
+			}
+			time.Sleep(120 * time.Millisecond)
+		}
+	})
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	for run := range kills {
+		a := startAgent(t, cfg, run)
+		time.Sleep(time.Duration(300+rng.IntN(2500)) * time.Millisecond)
+		a.kill9(t)
+		committed := checkRegistry(t, dir, files, gate)
+		t.Logf("kill %d: registry covers %d lines", run+1, committed)
+	}
+	writer.Wait()
+	a := startAgent(t, cfg, kills)
+	seen := testlines.NewSeen()
+	c := kafkatest.NewConsumer(t, kc.Addr, "logs")
+	if !c.Until(t.Context(), 3*time.Minute, func(r *kgo.Record) { seen.Add(string(r.Value)) }, func() bool { return seen.Distinct() >= files*lines }) {
+		t.Fatalf("%d of %d lines arrived; missing e.g. %v", seen.Distinct(), files*lines, seen.Missing(files, lines))
+	}
+	a.term(t)
+	if got := checkRegistry(t, dir, files, gate); got != files*lines {
+		t.Fatalf("registry covers %d lines after a clean stop, want %d", got, files*lines)
+	}
+	for _, r := range c.Poll(t.Context(), time.Second) {
+		seen.Add(string(r.Value))
+	}
+	// Per crash, at most the spooler's events (in flight) plus what was
+	// acknowledged but not yet in the registry file (flush_interval 100ms
+	// at the rates seen here, well under 50,000 lines) are sent again.
+	bound := kills * (maxEvents + 50_000)
+	t.Logf("%d lines, %d duplicates after %d kills (bound %d)", files*lines, seen.Dups, kills, bound)
+	if seen.Dups > bound || seen.Bad != 0 {
+		t.Fatalf("%d duplicates (bound %d), %d malformed", seen.Dups, bound, seen.Bad)
+	}
+}
+
+func TestStartupErrors(t *testing.T) {
+	dir := t.TempDir()
+	for name, tc := range map[string]struct {
+		config string
+		want   string
+	}{
+		"invalid yaml": {"inputs: [\n", "agent.yml:1: did not find expected node content"},
+		"unknown key":  {"inputs:\n  - paths: [a]\n    colour: red\n", "agent.yml:3: inputs[0].colour: unknown key"},
+		"no paths":     {"inputs:\n  - type: log\n", "agent.yml:2: inputs[0].paths: must not be empty"},
+		"corrupt registry": {
+			"inputs:\n  - paths: [" + dir + "/x/*.log]\nregistry: {path: " + dir + "/bad.json}\n",
+			"registry file is corrupt: " + dir + "/bad.json",
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err := os.WriteFile(dir+"/bad.json", []byte("{"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg := filepath.Join(t.TempDir(), "agent.yml")
+			if err := os.WriteFile(cfg, []byte(tc.config), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var stderr bytes.Buffer
+			cmd := exec.Command(binary, "-c", cfg)
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			if code := cmd.ProcessState.ExitCode(); err == nil || code == 0 {
+				t.Fatalf("exit code %d, want non-zero", code)
+			}
+			if !strings.Contains(stderr.String(), tc.want) {
+				t.Fatalf("stderr does not contain %q:\n%s", tc.want, stderr.String())
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, err := exec.Command(binary, "version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "logship ") {
+		t.Fatalf("version: %v %q", err, out)
+	}
+}
