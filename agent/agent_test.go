@@ -183,12 +183,12 @@ func writeSteadily(t *testing.T, dir string, files int, next []int, stop <-chan 
 	}
 }
 
-// Produce requests fail for 10 s: nothing is lost, nothing is committed
-// for a line the broker did not take.
-func TestProduceErrorsFor10s(t *testing.T) {
+// faultRun ships 3 files written at a steady rate through a fault: the
+// agent runs, fault is called after a second, lines keep coming for a
+// second after it returns, then every line must arrive and the registry
+// must never have covered a line the broker did not take.
+func faultRun(t *testing.T, kc *kafkatest.Cluster, gate *kafkatest.Gate, fault func() *kafkatest.Cluster) {
 	const files = 3
-	kc := kafkatest.Start(t)
-	gate := kc.Gate(nil)
 	dir := t.TempDir()
 	cfg := testConfig(dir, kc.Addr)
 	next := make([]int, files)
@@ -201,58 +201,8 @@ func TestProduceErrorsFor10s(t *testing.T) {
 	stopWriting := make(chan struct{})
 	var w sync.WaitGroup
 	w.Go(func() { writeSteadily(t, dir, files, next, stopWriting) })
-
 	time.Sleep(time.Second)
-	gate.Fail(kerr.NotLeaderForPartition)
-	time.Sleep(10 * time.Second) // the fault's length
-	gate.Fail(nil)
-	time.Sleep(time.Second)
-	close(stopWriting)
-	w.Wait()
-	if gate.Rejected() == 0 {
-		t.Fatal("no produce request was failed")
-	}
-	total := 0
-	for _, n := range next {
-		total += n
-	}
-	seen := testlines.NewSeen()
-	consume(t, kafkatest.NewConsumer(t, kc.Addr, "logs"), seen, total, time.Minute)
-	a.stop(t)
-	check.finish()
-	if seen.Bad != 0 {
-		t.Fatalf("%d malformed records", seen.Bad)
-	}
-	t.Logf("%d lines, %d produce requests failed, %d duplicates", total, gate.Rejected(), seen.Dups)
-}
-
-// The broker's listener is gone for 10 s (the broker is closed and started
-// again on the same port and data): every line arrives afterwards.
-func TestBrokerGoneFor10s(t *testing.T) {
-	const files = 3
-	port := kafkatest.FreePort(t)
-	data := t.TempDir()
-	kc := kafkatest.StartOn(t, port, kfake.DataDir(data))
-	gate := kafkatest.NewGate(nil)
-	gate.Install(kc)
-	dir := t.TempDir()
-	cfg := testConfig(dir, kc.Addr)
-	next := make([]int, files)
-	for f := range files {
-		testlines.Append(t, logPath(dir, f), f, 0, 1000)
-		next[f] = 1000
-	}
-	check := checkOffsets(t, cfg.Registry.Path, dir, files, gate)
-	a := start(t, cfg)
-	stopWriting := make(chan struct{})
-	var w sync.WaitGroup
-	w.Go(func() { writeSteadily(t, dir, files, next, stopWriting) })
-
-	time.Sleep(time.Second)
-	kc.Close()
-	time.Sleep(10 * time.Second) // the outage's length
-	kc = kafkatest.StartOn(t, port, kfake.DataDir(data))
-	gate.Install(kc)
+	kc = fault()
 	time.Sleep(time.Second)
 	close(stopWriting)
 	w.Wait()
@@ -264,7 +214,43 @@ func TestBrokerGoneFor10s(t *testing.T) {
 	consume(t, kafkatest.NewConsumer(t, kc.Addr, "logs"), seen, total, 2*time.Minute)
 	a.stop(t)
 	check.finish()
+	if seen.Bad != 0 {
+		t.Fatalf("%d malformed records", seen.Bad)
+	}
 	t.Logf("%d lines, %d duplicates", total, seen.Dups)
+}
+
+// Produce requests fail for 10 s: nothing is lost, nothing is committed
+// for a line the broker did not take.
+func TestProduceErrorsFor10s(t *testing.T) {
+	kc := kafkatest.Start(t)
+	gate := kc.Gate(nil)
+	faultRun(t, kc, gate, func() *kafkatest.Cluster {
+		gate.Fail(kerr.NotLeaderForPartition)
+		time.Sleep(10 * time.Second) // the fault's length
+		gate.Fail(nil)
+		if gate.Rejected() == 0 {
+			t.Fatal("no produce request was failed")
+		}
+		return kc
+	})
+}
+
+// The broker's listener is gone for 10 s (the broker is closed and started
+// again on the same port and data): every line arrives afterwards.
+func TestBrokerGoneFor10s(t *testing.T) {
+	port := kafkatest.FreePort(t)
+	data := t.TempDir()
+	kc := kafkatest.StartOn(t, port, kfake.DataDir(data))
+	gate := kafkatest.NewGate(nil)
+	gate.Install(kc)
+	faultRun(t, kc, gate, func() *kafkatest.Cluster {
+		kc.Close()
+		time.Sleep(10 * time.Second) // the outage's length
+		kc := kafkatest.StartOn(t, port, kfake.DataDir(data))
+		gate.Install(kc)
+		return kc
+	})
 }
 
 // A corrupt registry stops the agent at start with an error naming it.

@@ -87,12 +87,12 @@ func startPipeline(t *testing.T, kc *kafkatest.Cluster, gate *kafkatest.Gate, fi
 	return p
 }
 
-// feed sends n lines of every file, in chunks, as harvesters would.
-func (p *pipeline) feed(t *testing.T, n int) {
-	for start := 0; start < n; start += 100 {
+// feed sends lines [from, to) of every file, in chunks, as harvesters would.
+func (p *pipeline) feed(t *testing.T, from, to int) {
+	for start := from; start < to; start += 100 {
 		for f, src := range p.srcs {
 			c := &event.Chunk{}
-			for i := start; i < min(start+100, n); i++ {
+			for i := start; i < min(start+100, to); i++ {
 				line := []byte(lineText(f, i))
 				c.Events = append(c.Events, event.Event{Source: src, Line: line, Offset: int64(i * lineLen), End: int64((i + 1) * lineLen), Time: time.Now()})
 				c.Bytes += len(line)
@@ -164,7 +164,7 @@ func TestDeliverRawExactlyOnce(t *testing.T) {
 	gate := kc.Gate(nil)
 	const files, lines = 5, 4000
 	p := startPipeline(t, kc, gate, files, kafkaCfg(config.CodecRaw))
-	p.feed(t, lines)
+	p.feed(t, 0, lines)
 	p.stop(t)
 	consumeExactlyOnce(t, kc.Addr, "logs", files*lines, rawValue)
 	for f, src := range p.srcs {
@@ -184,14 +184,14 @@ func TestRetriesThroughProduceErrors(t *testing.T) {
 	gate := kc.Gate(nil)
 	const files, lines = 3, 3000
 	p := startPipeline(t, kc, gate, files, kafkaCfg(config.CodecRaw))
-	p.feed(t, 500)
+	p.feed(t, 0, 500)
 	gate.Fail(kerr.NotEnoughReplicas)
 	fed := make(chan struct{})
 	go func() {
 		defer close(fed)
 		// Lines keep coming while the broker refuses; feeding blocks once
 		// the spooler is full.
-		p.feedRange(t, 500, lines)
+		p.feed(t, 500, lines)
 	}()
 	time.Sleep(3 * time.Second) // the length of the fault, not a synchronisation
 	if gate.Rejected() == 0 {
@@ -206,30 +206,12 @@ func TestRetriesThroughProduceErrors(t *testing.T) {
 	}
 }
 
-func (p *pipeline) feedRange(t *testing.T, from, to int) {
-	for start := from; start < to; start += 100 {
-		for f, src := range p.srcs {
-			c := &event.Chunk{}
-			for i := start; i < min(start+100, to); i++ {
-				line := []byte(lineText(f, i))
-				c.Events = append(c.Events, event.Event{Source: src, Line: line, Offset: int64(i * lineLen), End: int64((i + 1) * lineLen)})
-				c.Bytes += len(line)
-			}
-			select {
-			case p.sp.In() <- c:
-			case <-t.Context().Done():
-				return
-			}
-		}
-	}
-}
-
 func TestJSONEvent(t *testing.T) {
 	kc := kafkatest.Start(t)
 	gate := kc.Gate(kafkatest.JSONMessage)
 	p := startPipeline(t, kc, gate, 1, kafkaCfg(config.CodecJSON))
 	p.srcs[0].Input.FieldsJSON = []byte(`{"service":"web"}`)
-	p.feed(t, 10)
+	p.feed(t, 0, 10)
 	p.stop(t)
 	got := consumeExactlyOnce(t, kc.Addr, "logs", 10, func(r *kgo.Record) string {
 		var e struct {
