@@ -2,9 +2,11 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -261,5 +263,45 @@ func TestCorruptRegistryRefused(t *testing.T) {
 	err := Run(t.Context(), cfg, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), cfg.Registry.Path) || !strings.Contains(err.Error(), "corrupt") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// A line far over max_bytes arrives cut and flagged, and the lines around
+// it arrive whole: nothing is dropped.
+func TestOverlongLineTruncatedNotLost(t *testing.T) {
+	kc := kafkatest.Start(t)
+	dir := t.TempDir()
+	cfg := testConfig(dir, kc.Addr)
+	cfg.Output.Kafka.Codec = config.CodecJSON
+	cfg.Inputs[0].MaxBytes = 1024
+	long := strings.Repeat("L", 3<<20)
+	writeFile(t, logPath(dir, 0), "before\n"+long+"\nafter\n")
+	a := start(t, cfg)
+	type ev struct {
+		Message string `json:"message"`
+		Log     struct {
+			Offset int64    `json:"offset"`
+			Flags  []string `json:"flags"`
+		} `json:"log"`
+	}
+	var got []ev
+	c := kafkatest.NewConsumer(t, kc.Addr, "logs")
+	c.Until(t.Context(), 30*time.Second, func(r *kgo.Record) {
+		var e ev
+		if err := json.Unmarshal(r.Value, &e); err != nil {
+			t.Errorf("not JSON: %v", err)
+		}
+		got = append(got, e)
+	}, func() bool { return len(got) >= 3 })
+	a.stop(t)
+	slices.SortFunc(got, func(a, b ev) int { return int(a.Log.Offset - b.Log.Offset) })
+	if len(got) != 3 || got[0].Message != "before" || got[2].Message != "after" {
+		t.Fatalf("events: %+v", got)
+	}
+	if got[1].Message != long[:1024] || !slices.Equal(got[1].Log.Flags, []string{"truncated"}) || got[2].Log.Offset != int64(len("before\n")+len(long)+1) {
+		t.Fatalf("long line: %d bytes, flags %v; next offset %d", len(got[1].Message), got[1].Log.Flags, got[2].Log.Offset)
+	}
+	if offs := testlines.RegistryOffsets(t, cfg.Registry.Path); offs[logPath(dir, 0)] != int64(7+len(long)+1+6) {
+		t.Fatalf("registry offset %d", offs[logPath(dir, 0)])
 	}
 }
