@@ -18,7 +18,7 @@ import (
 // Stats is a snapshot of the output's counters.
 type Stats struct {
 	Published    int64     // events handed to sarama, first attempts
-	Acked        int64     // events Kafka acknowledged
+	Acked        int64     // events of fully acknowledged batches
 	Retries      int64     // re-sends after a failed delivery
 	Shortened    int64     // values cut to fit max_message_bytes
 	Inflight     int64     // events sent and not yet acknowledged
@@ -176,12 +176,12 @@ func (o *Output) drain(p sarama.AsyncProducer) {
 
 func (o *Output) delivered(m *sarama.ProducerMessage) {
 	meta := m.Metadata.(*msgMeta)
-	o.acked.Add(1)
-	o.lastDelivery.Store(time.Now().UnixNano())
 	st := meta.batch
 	st.left--
 	if st.left == 0 {
 		n := len(st.msgs)
+		o.acked.Add(int64(n))
+		o.lastDelivery.Store(time.Now().UnixNano())
 		st.batch.Ack(n)
 		clear(st.msgs) // drop references to values and metadata
 		st.batch, st.buf = nil, st.buf[:0]
@@ -269,6 +269,11 @@ func (o *Output) send(ctx context.Context, m *sarama.ProducerMessage) bool {
 	defer o.sendMu.RUnlock()
 	if o.closed {
 		return false
+	}
+	select { // the common case, without the cost of a three-way select
+	case o.producer.Input() <- m:
+		return true
+	default:
 	}
 	select {
 	case o.producer.Input() <- m:

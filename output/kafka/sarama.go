@@ -30,6 +30,8 @@ func saramaConfig(k config.Kafka) (*sarama.Config, error) {
 	// without holding records back, and is required for Flush.Messages to
 	// ever flush a partial batch.
 	c.Producer.Flush.Frequency = 10 * time.Millisecond
+	// Deeper channels between sarama's stages: fewer goroutine hand-offs.
+	c.ChannelBufferSize = 4096
 	c.Producer.Retry.Max = 3
 	c.Producer.Retry.Backoff = 250 * time.Millisecond
 	c.Metadata.Retry.Max = 3
