@@ -25,6 +25,24 @@ type Input struct {
 	CloseInactive   Duration       `yaml:"close_inactive"`
 	Fields          map[string]any `yaml:"fields"`
 	FieldsUnderRoot bool           `yaml:"fields_under_root"`
+
+	// RotatedFiles are globs of where this input's files go when rotated
+	// (e.g. app.log.*). Files there are read only to finish content already
+	// being read, or when written after the agent last stopped.
+	RotatedFiles []string `yaml:"rotated_files"`
+	// Decompress reads gzip files (gzip or auto: recognised by content).
+	Decompress string `yaml:"decompress"`
+	// Symlinks follows symbolic links; the target's identity is the key.
+	Symlinks bool `yaml:"symlinks"`
+
+	IgnoreOlder       Duration `yaml:"ignore_older"`
+	CloseRemoved      bool     `yaml:"close_removed"`
+	CloseRemovedAfter Duration `yaml:"close_removed_after"`
+	CloseRenamed      bool     `yaml:"close_renamed"`
+	CloseEOF          bool     `yaml:"close_eof"`
+	CleanInactive     Duration `yaml:"clean_inactive"`
+	CleanRemoved      bool     `yaml:"clean_removed"`
+	HarvesterLimit    int      `yaml:"harvester_limit"`
 }
 
 // Start positions for files the registry has never seen.
@@ -117,5 +135,10 @@ func DefaultInput() Input {
 		MaxBytes:      MiB,
 		ScanFrequency: Duration(10 * time.Second),
 		CloseInactive: Duration(5 * time.Minute),
+		Decompress:    "none",
+
+		CloseRemoved:      true,
+		CloseRemovedAfter: Duration(5 * time.Minute),
+		CleanRemoved:      true,
 	}
 }

@@ -96,6 +96,31 @@ func (in *Input) validate(v *validator, path string) {
 	v.positive(path+".max_bytes", int64(in.MaxBytes))
 	v.positive(path+".scan_frequency", int64(in.ScanFrequency))
 	v.positive(path+".close_inactive", int64(in.CloseInactive))
+	for j, p := range in.RotatedFiles {
+		if !doublestar.ValidatePathPattern(p) {
+			v.add(path+".rotated_files["+strconv.Itoa(j)+"]", "%q is not a valid glob", p)
+		}
+	}
+	v.oneOf(path+".decompress", in.Decompress, "none", "gzip", "auto")
+	for _, d := range []struct {
+		key string
+		val Duration
+	}{{"ignore_older", in.IgnoreOlder}, {"close_removed_after", in.CloseRemovedAfter}, {"clean_inactive", in.CleanInactive}} {
+		if d.val < 0 {
+			v.add(path+"."+d.key, "must not be negative")
+		}
+	}
+	if in.HarvesterLimit < 0 {
+		v.add(path+".harvester_limit", "must not be negative (0 means no limit)")
+	}
+	if in.CleanInactive > 0 {
+		switch {
+		case in.IgnoreOlder == 0:
+			v.add(path+".clean_inactive", "needs ignore_older: without it a cleaned file that still exists is read again from the start")
+		case in.CleanInactive <= in.IgnoreOlder+in.ScanFrequency:
+			v.add(path+".clean_inactive", "%s must be greater than ignore_older + scan_frequency (%s)", in.CleanInactive.D(), (in.IgnoreOlder + in.ScanFrequency).D())
+		}
+	}
 	if _, err := json.Marshal(in.Fields); err != nil {
 		v.add(path+".fields", "cannot be encoded as JSON: %v", err)
 	}

@@ -8,8 +8,8 @@ package event
 import "time"
 
 // Source describes the file an event was read from. One Source is shared by
-// every event of one harvester run; it is immutable once the harvester has
-// started, so it may be read from any goroutine.
+// every event of one harvester run; all but its Fingerprint is immutable once
+// the harvester has started, so it may be read from any goroutine.
 type Source struct {
 	// ID is the file's identity (device and inode), the registry's key.
 	ID string
@@ -17,10 +17,10 @@ type Source struct {
 	Path string
 	// Dev and Inode identify the file on its filesystem.
 	Dev, Inode uint64
-	// Fingerprint is a hash of the file's first FingerprintLen bytes; it
-	// tells a reused inode from the file that once had it.
-	Fingerprint    uint64
-	FingerprintLen int64
+	// Fingerprint hashes the file's first bytes; it tells a reused inode
+	// from the file that once had it. It grows while the file is shorter
+	// than the fingerprint size, and changes after a truncation.
+	Fingerprint Fingerprint
 	// Input is the input configuration the file was found by.
 	Input *Input
 }

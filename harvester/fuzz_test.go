@@ -18,7 +18,7 @@ func FuzzSplit(f *testing.F) {
 		step := int(piece%16) + 1
 		mb := int(maxBytes%32) + 1
 		out := make(chan *event.Chunk, len(data)+1)
-		h := New(Config{MaxBytes: mb, ChunkEvents: 3, ChunkBytes: 8}, &event.Source{}, nil, 0, out, nil, nil, slog.Default())
+		h := New(Config{MaxBytes: mb, ChunkEvents: 3, ChunkBytes: 8}, &event.Source{}, nil, event.Position{}, out, nil, nil, slog.Default())
 		for i := 0; i < len(data); i += step {
 			if err := h.split(t.Context(), data[i:min(i+step, len(data))]); err != nil {
 				t.Fatal(err)
@@ -52,8 +52,8 @@ func FuzzSplit(f *testing.F) {
 			}
 			off = end
 		}
-		if h.Offset() != off {
-			t.Fatalf("Offset = %d, want %d", h.Offset(), off)
+		if h.Position().Offset != off {
+			t.Fatalf("Offset = %d, want %d", h.Position().Offset, off)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package harvester
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,20 @@ type Config struct {
 	MaxBytes int
 	// CloseInactive closes the file when nothing was read for this long.
 	CloseInactive time.Duration
+	// CloseEOF closes the file as soon as its end is reached.
+	CloseEOF bool
+	// CloseRenamed closes the file at its end once its path no longer
+	// leads to it.
+	CloseRenamed bool
+	// CloseRemoved closes the file at its end once it has been deleted.
+	CloseRemoved bool
+	// CloseRemovedAfter gives up on a deleted file that could not be sent
+	// downstream for this long (the output is stuck), so that it stops
+	// holding disk space; its unread bytes are counted and logged. Zero
+	// means never.
+	CloseRemovedAfter time.Duration
+	// Gzip reads the file through gzip; it is read once, to its end.
+	Gzip bool
 	// Backoff is the first wait at end of file; it doubles up to MaxBackoff
 	// while the file does not grow. A wake signal ends a wait early.
 	Backoff, MaxBackoff time.Duration
@@ -29,6 +44,10 @@ type Config struct {
 	ReadBufferSize int
 	// ChunkBytes and ChunkEvents bound a chunk sent downstream.
 	ChunkBytes, ChunkEvents int
+	// OnTruncate, if set, is called when the file is found truncated, with
+	// the fingerprint its content had and how far it had been read: a copy
+	// of that content (copytruncate) can then be read from there.
+	OnTruncate func(fp event.FingerprintValue, pos event.Position)
 }
 
 // Defaults fills zero fields with their defaults.
@@ -61,12 +80,17 @@ type Stats struct {
 	Lines     atomic.Int64
 	Bytes     atomic.Int64 // bytes of complete lines read, newlines included
 	Truncated atomic.Int64 // lines longer than max_bytes
+	// Abandoned counts bytes of deleted files given up by close_removed_after.
+	Abandoned atomic.Int64
 }
 
 // Why a harvester stopped.
 var (
-	ErrInactive = errors.New("closed after close_inactive")
-	ErrRemoved  = errors.New("file removed and read to its end")
+	ErrInactive  = errors.New("closed after close_inactive")
+	ErrRemoved   = errors.New("file removed and read to its end")
+	ErrRenamed   = errors.New("file renamed and read to its end")
+	ErrEOF       = errors.New("file read to its end")
+	ErrAbandoned = errors.New("deleted file abandoned after close_removed_after")
 )
 
 // Harvester reads one open file. It is created by New and run once by Run.
@@ -74,12 +98,14 @@ type Harvester struct {
 	cfg   Config
 	src   *event.Source
 	f     *os.File
+	r     io.Reader
 	out   chan<- *event.Chunk
 	wake  <-chan struct{}
 	stats *Stats
 	log   *slog.Logger
 	now   func() time.Time
 
+	start     event.Position
 	pos       int64 // offset of the next byte to read
 	lineStart int64 // offset of the first byte of the current (partial) line
 	partial   []byte
@@ -87,38 +113,50 @@ type Harvester struct {
 	chunk     *event.Chunk // being filled; nil after a flush
 	data      []byte       // the chunk's line buffer; never grows in place
 	readTime  time.Time
+	lastSent  *event.Event // the last line sent downstream
 }
 
-// New returns a harvester for f, already positioned nowhere in particular:
-// Run seeks to offset. It takes ownership of f and closes it when Run returns.
-// wake may be nil; a value on it ends an end-of-file wait early.
-func New(cfg Config, src *event.Source, f *os.File, offset int64, out chan<- *event.Chunk, wake <-chan struct{}, stats *Stats, log *slog.Logger) *Harvester {
+// New returns a harvester for f that starts reading at start. It takes
+// ownership of f and closes it when Run returns. wake may be nil; a value on
+// it ends an end-of-file wait early.
+func New(cfg Config, src *event.Source, f *os.File, start event.Position, out chan<- *event.Chunk, wake <-chan struct{}, stats *Stats, log *slog.Logger) *Harvester {
 	cfg.Defaults()
 	if stats == nil {
 		stats = new(Stats)
 	}
 	return &Harvester{
-		cfg: cfg, src: src, f: f, out: out, wake: wake, stats: stats, now: time.Now,
-		log: log.With("component", "harvester", "path", src.Path),
-		pos: offset, lineStart: offset,
+		cfg: cfg, src: src, f: f, r: f, out: out, wake: wake, stats: stats, now: time.Now,
+		log:   log.With("component", "harvester", "path", src.Path),
+		start: start, pos: start.Offset, lineStart: start.Offset,
 	}
 }
 
-// Offset is the end of the last complete line read: where a new harvester for
-// the same file resumes. Only valid after Run has returned.
-func (h *Harvester) Offset() int64 { return h.lineStart }
+// Position is where a new harvester for the same file resumes: after the
+// last complete line sent. Only valid after Run has returned.
+func (h *Harvester) Position() event.Position {
+	if h.lastSent != nil && h.lastSent.End == h.lineStart {
+		return event.PositionAfter(h.lastSent)
+	}
+	if h.lineStart == h.start.Offset {
+		return h.start
+	}
+	return event.Position{Offset: h.lineStart, TailLen: -1}
+}
+
+// Gzip reports whether the file is read through gzip.
+func (h *Harvester) Gzip() bool { return h.cfg.Gzip }
 
 // Source is the file this harvester reads.
 func (h *Harvester) Source() *event.Source { return h.src }
 
-// Run reads the file until ctx is done (returns ctx.Err()), the file was not
-// written for close_inactive (ErrInactive), or it was removed and read to its
-// end (ErrRemoved). Any other error is a read error. Run closes the file.
+// Run reads the file until ctx is done (returns ctx.Err()) or a close policy
+// applies (ErrInactive, ErrRemoved, ErrRenamed, ErrEOF, ErrAbandoned). Any
+// other error is a read error. Run closes the file.
 func (h *Harvester) Run(ctx context.Context) error {
 	defer h.f.Close()
 	defer h.unsent()
-	if _, err := h.f.Seek(h.pos, io.SeekStart); err != nil {
-		return fmt.Errorf("seek %s to %d: %w", h.src.Path, h.pos, err)
+	if err := h.seek(); err != nil {
+		return err
 	}
 	buf := make([]byte, h.cfg.ReadBufferSize)
 	backoff := h.cfg.Backoff
@@ -127,7 +165,7 @@ func (h *Harvester) Run(ctx context.Context) error {
 	timer.Stop()
 	defer timer.Stop()
 	for {
-		n, err := h.f.Read(buf)
+		n, err := h.r.Read(buf)
 		if n > 0 {
 			h.readTime = h.now()
 			lastRead = h.readTime
@@ -144,32 +182,30 @@ func (h *Harvester) Run(ctx context.Context) error {
 		if err := h.flush(ctx); err != nil {
 			return err
 		}
+		if h.cfg.Gzip { // a compressed file is complete
+			return h.finish(ctx, ErrEOF)
+		}
 		fi, err := h.f.Stat()
 		if err != nil {
 			return fmt.Errorf("stat %s: %w", h.src.Path, err)
 		}
-		switch {
-		case fi.Size() < h.pos:
-			h.log.Warn("file truncated, reading from the start", "size", fi.Size(), "offset", h.pos)
-			if _, err := h.f.Seek(0, io.SeekStart); err != nil {
-				return fmt.Errorf("seek %s: %w", h.src.Path, err)
-			}
-			h.pos, h.lineStart, h.partial, h.truncated = 0, 0, h.partial[:0], false
-			continue
-		case fi.Size() > h.pos:
-			continue // written between the read and the stat
-		case removed(fi):
-			if len(h.partial) > 0 {
-				// Nobody can add the newline to a deleted file's last line.
-				if err := h.emit(ctx, h.partial, h.pos); err != nil {
-					return err
-				}
-				h.partial = h.partial[:0]
-			}
-			if err := h.flush(ctx); err != nil {
+		if h.wasTruncated(fi.Size()) {
+			if err := h.restart(); err != nil {
 				return err
 			}
-			return ErrRemoved
+			continue
+		}
+		if fi.Size() > h.pos {
+			continue // written between the read and the stat
+		}
+		h.growFingerprint()
+		switch {
+		case h.cfg.CloseRemoved && removed(fi):
+			return h.finish(ctx, ErrRemoved)
+		case h.cfg.CloseRenamed && h.renamed(fi):
+			return ErrRenamed
+		case h.cfg.CloseEOF:
+			return ErrEOF
 		case h.now().Sub(lastRead) >= h.cfg.CloseInactive:
 			return ErrInactive
 		}
@@ -185,9 +221,92 @@ func (h *Harvester) Run(ctx context.Context) error {
 	}
 }
 
+// seek positions the reader at the start position.
+func (h *Harvester) seek() error {
+	if !h.cfg.Gzip {
+		if _, err := h.f.Seek(h.pos, io.SeekStart); err != nil {
+			return fmt.Errorf("seek %s to %d: %w", h.src.Path, h.pos, err)
+		}
+		return nil
+	}
+	if _, err := h.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("seek %s: %w", h.src.Path, err)
+	}
+	zr, err := gzip.NewReader(h.f)
+	if err != nil {
+		return fmt.Errorf("gzip %s: %w", h.src.Path, err)
+	}
+	if _, err := io.CopyN(io.Discard, zr, h.pos); err != nil {
+		return fmt.Errorf("gzip %s: skip to %d: %w", h.src.Path, h.pos, err)
+	}
+	h.r = zr
+	return nil
+}
+
+// finish sends the last line of a file that will not grow, even without its
+// newline, and returns why.
+func (h *Harvester) finish(ctx context.Context, why error) error {
+	if len(h.partial) > 0 {
+		if err := h.emit(ctx, h.partial, h.pos); err != nil {
+			return err
+		}
+		h.partial = h.partial[:0]
+	}
+	if err := h.flush(ctx); err != nil {
+		return err
+	}
+	return why
+}
+
+// wasTruncated reports whether the file is no longer the one read up to
+// pos: shorter than pos, or different in the bytes before the last line end.
+func (h *Harvester) wasTruncated(size int64) bool {
+	if size < h.pos {
+		h.log.Warn("file truncated, reading from the start", "size", size, "offset", h.pos)
+		return true
+	}
+	if h.lineStart > 0 && !h.Position().Check(h.f) {
+		h.log.Warn("file truncated and written again, reading from the start", "size", size, "offset", h.pos)
+		return true
+	}
+	return false
+}
+
+// restart reads the file again from its start after a truncation.
+func (h *Harvester) restart() error {
+	if h.cfg.OnTruncate != nil {
+		h.cfg.OnTruncate(h.src.Fingerprint.Load(), h.Position())
+	}
+	if _, err := h.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("seek %s: %w", h.src.Path, err)
+	}
+	h.pos, h.lineStart, h.partial, h.truncated = 0, 0, h.partial[:0], false
+	h.start, h.lastSent = event.Position{}, nil
+	h.src.Fingerprint.Store(event.FingerprintValue{})
+	return nil
+}
+
+// growFingerprint extends the fingerprint while the file was shorter than
+// the fingerprint size when it was taken.
+func (h *Harvester) growFingerprint() {
+	fp := h.src.Fingerprint.Load()
+	if fp.Len >= event.FingerprintSize || h.pos <= fp.Len {
+		return
+	}
+	if v, err := event.HashHead(h.f, event.FingerprintSize); err == nil {
+		h.src.Fingerprint.Store(v)
+	}
+}
+
 func removed(fi os.FileInfo) bool {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	return ok && st.Nlink == 0
+}
+
+// renamed reports whether the harvester's path now leads elsewhere.
+func (h *Harvester) renamed(fi os.FileInfo) bool {
+	pfi, err := os.Stat(h.src.Path)
+	return err != nil || !os.SameFile(fi, pfi)
 }
 
 // split cuts data into lines; bytes after the last newline stay partial.
@@ -271,24 +390,52 @@ func (h *Harvester) chunkFull() bool {
 	return h.chunk != nil && (len(h.chunk.Events) >= h.cfg.ChunkEvents || h.chunk.Bytes >= h.cfg.ChunkBytes)
 }
 
-// flush sends the pending chunk downstream, blocking while the spooler is full.
+// flush sends the pending chunk downstream, blocking while the spooler is
+// full. A deleted file that stays blocked for close_removed_after is given up.
 func (h *Harvester) flush(ctx context.Context) error {
 	c := h.chunk
 	if c == nil || len(c.Events) == 0 {
 		return nil
 	}
-	h.chunk = nil
-	lines := int64(len(c.Events))
-	bytes := c.Events[len(c.Events)-1].End - c.Events[0].Offset
 	select {
 	case h.out <- c:
-		h.stats.Lines.Add(lines)
-		h.stats.Bytes.Add(bytes)
+		h.sent(c)
 		return nil
-	case <-ctx.Done():
-		h.chunk = c
-		return ctx.Err()
+	default:
 	}
+	var guard <-chan time.Time
+	if h.cfg.CloseRemovedAfter > 0 {
+		t := time.NewTicker(max(h.cfg.CloseRemovedAfter/10, 100*time.Millisecond))
+		defer t.Stop()
+		guard = t.C
+	}
+	blockedSince := h.now()
+	for {
+		select {
+		case h.out <- c:
+			h.sent(c)
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-guard:
+			fi, err := h.f.Stat()
+			if err != nil || !removed(fi) || h.now().Sub(blockedSince) < h.cfg.CloseRemovedAfter {
+				continue
+			}
+			unread := fi.Size() - c.Events[0].Offset
+			h.stats.Abandoned.Add(unread)
+			h.log.Error("deleted file given up: output blocked for close_removed_after, its unread bytes are lost",
+				"unread_bytes", unread, "close_removed_after", h.cfg.CloseRemovedAfter)
+			return ErrAbandoned
+		}
+	}
+}
+
+func (h *Harvester) sent(c *event.Chunk) {
+	h.chunk = nil
+	h.lastSent = &c.Events[len(c.Events)-1]
+	h.stats.Lines.Add(int64(len(c.Events)))
+	h.stats.Bytes.Add(c.Events[len(c.Events)-1].End - c.Events[0].Offset)
 }
 
 // unsent moves the resume offset back over lines read but never sent, so a

@@ -32,7 +32,7 @@ func run(t *testing.T, path string, offset int64, cfg Config) (<-chan *event.Chu
 	}
 	out := make(chan *event.Chunk)
 	wake := make(chan struct{}, 1)
-	h := New(cfg, &event.Source{ID: "x", Path: path}, f, offset, out, wake, nil, slog.Default())
+	h := New(cfg, &event.Source{ID: "x", Path: path}, f, event.Position{Offset: offset}, out, wake, nil, slog.Default())
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx) }()
@@ -149,8 +149,8 @@ func TestResumeAndOffset(t *testing.T) {
 		t.Fatalf("Run = %v", err)
 	}
 	// The partial last line is not counted as read.
-	if h.Offset() != 14 {
-		t.Fatalf("Offset = %d, want 14", h.Offset())
+	if h.Position().Offset != 14 {
+		t.Fatalf("Offset = %d, want 14", h.Position().Offset)
 	}
 }
 
@@ -162,8 +162,8 @@ func TestOffsetExcludesUnsent(t *testing.T) {
 	if err := stop(); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v", err)
 	}
-	if h.Offset() != 0 {
-		t.Fatalf("Offset = %d after nothing was sent, want 0", h.Offset())
+	if h.Position().Offset != 0 {
+		t.Fatalf("Offset = %d after nothing was sent, want 0", h.Position().Offset)
 	}
 }
 
@@ -194,7 +194,7 @@ func TestRemovedReadToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := make(chan *event.Chunk, 100)
-	h := New(Config{}, &event.Source{Path: path}, f, 0, out, nil, nil, slog.Default())
+	h := New(Config{CloseRemoved: true}, &event.Source{Path: path}, f, event.Position{}, out, nil, nil, slog.Default())
 	if err := h.Run(t.Context()); !errors.Is(err, ErrRemoved) {
 		t.Fatalf("Run = %v, want ErrRemoved", err)
 	}
@@ -219,7 +219,7 @@ func TestCloseInactive(t *testing.T) {
 			t.Fatal(err)
 		}
 		out := make(chan *event.Chunk, 10)
-		h := New(Config{CloseInactive: time.Minute}, &event.Source{Path: path}, f, 0, out, nil, nil, slog.Default())
+		h := New(Config{CloseInactive: time.Minute}, &event.Source{Path: path}, f, event.Position{}, out, nil, nil, slog.Default())
 		start := time.Now()
 		if err := h.Run(t.Context()); !errors.Is(err, ErrInactive) {
 			t.Fatalf("Run = %v, want ErrInactive", err)
@@ -227,8 +227,8 @@ func TestCloseInactive(t *testing.T) {
 		if d := time.Since(start); d < time.Minute || d > time.Minute+2*time.Second {
 			t.Fatalf("closed after %v, want about 1m", d)
 		}
-		if len(out) != 1 || h.Offset() != 2 {
-			t.Fatalf("chunks %d, offset %d", len(out), h.Offset())
+		if len(out) != 1 || h.Position().Offset != 2 {
+			t.Fatalf("chunks %d, offset %d", len(out), h.Position().Offset)
 		}
 	})
 }
@@ -239,7 +239,7 @@ func TestStats(t *testing.T) {
 	f, _ := os.Open(path)
 	out := make(chan *event.Chunk, 10)
 	var st Stats
-	h := New(Config{MaxBytes: 20}, &event.Source{Path: path}, f, 0, out, nil, &st, slog.Default())
+	h := New(Config{MaxBytes: 20}, &event.Source{Path: path}, f, event.Position{}, out, nil, &st, slog.Default())
 	ctx, cancel := context.WithCancel(t.Context())
 	go func() { <-out; cancel() }()
 	_ = h.Run(ctx)

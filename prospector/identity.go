@@ -1,16 +1,15 @@
 package prospector
 
 import (
+	"compress/gzip"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"os"
 	"syscall"
-)
 
-// FingerprintSize is how many of a file's first bytes identify its content.
-const FingerprintSize = 1024
+	"github.com/logship/logship/event"
+)
 
 // fileID is a file's identity on this host.
 type fileID struct {
@@ -27,15 +26,55 @@ func identity(fi os.FileInfo) (fileID, error) {
 	return fileID{dev: uint64(st.Dev), ino: st.Ino}, nil //nolint:unconvert // Dev is int32 on some platforms
 }
 
-// fingerprint hashes the first n bytes of f (fewer if the file is shorter)
-// and returns the hash and how many bytes it covers.
-func fingerprint(f *os.File, n int64) (uint64, int64, error) {
-	buf := make([]byte, n)
-	got, err := f.ReadAt(buf, 0)
-	if err != nil && err != io.EOF {
-		return 0, 0, err
+// content reads a file's content: the bytes themselves, or, for a gzip file,
+// what it decompresses to.
+type content struct {
+	f  *os.File
+	gz bool
+}
+
+// head fingerprints the first n bytes of the content.
+func (c content) head(n int64) (event.FingerprintValue, error) {
+	if !c.gz {
+		return event.HashHead(c.f, n)
 	}
-	h := fnv.New64a()
-	h.Write(buf[:got])
-	return h.Sum64(), int64(got), nil
+	if _, err := c.f.Seek(0, io.SeekStart); err != nil {
+		return event.FingerprintValue{}, err
+	}
+	zr, err := gzip.NewReader(c.f)
+	if err != nil {
+		return event.FingerprintValue{}, fmt.Errorf("gzip: %w", err)
+	}
+	buf := make([]byte, n)
+	got, err := io.ReadFull(zr, buf)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return event.FingerprintValue{}, fmt.Errorf("gzip: %w", err)
+	}
+	return event.HashHead(readerAt(buf[:got]), n)
+}
+
+// check verifies a resume position. Decompressed content cannot be read at
+// an offset cheaply; its head fingerprint is trusted instead.
+func (c content) check(pos event.Position) bool {
+	return c.gz || pos.Check(c.f)
+}
+
+type readerAt []byte
+
+func (r readerAt) ReadAt(p []byte, off int64) (int, error) {
+	if off >= int64(len(r)) {
+		return 0, io.EOF
+	}
+	n := copy(p, r[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// isGzip reports whether f starts with the gzip magic bytes.
+func isGzip(f *os.File) bool {
+	var magic [2]byte
+	n, _ := f.ReadAt(magic[:], 0)
+	return n == 2 && magic[0] == 0x1f && magic[1] == 0x8b
 }

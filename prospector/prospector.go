@@ -6,13 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"regexp"
 	"sync/atomic"
 	"time"
 
-	"github.com/bmatcuk/doublestar/v4"
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/logship/logship/config"
@@ -21,9 +18,13 @@ import (
 	"github.com/logship/logship/registry"
 )
 
-// Registry is what the prospector reads to resume files.
+// Registry is what the prospector needs from the registry: resume positions,
+// and forgetting files that are gone.
 type Registry interface {
 	Get(id string) (registry.Entry, bool)
+	Entries() []registry.Entry
+	Remove(id string)
+	LastWrite() time.Time
 }
 
 // input is one configured input, compiled.
@@ -43,12 +44,12 @@ type running struct {
 	id   fileID
 }
 
-// known is where a file whose harvester has stopped resumes.
+// known is the state of a file whose harvester has stopped.
 type known struct {
-	offset int64
-	fp     uint64
-	fpLen  int64
-	size   int64
+	pos      event.Position
+	fp       event.FingerprintValue
+	retry    bool // start again at the next scan, whatever the size
+	finished bool // a compressed file read to its end: never again
 }
 
 type finished struct {
@@ -64,6 +65,7 @@ type Prospector struct {
 	reg    Registry
 	stats  *harvester.Stats
 	log    *slog.Logger
+	index  *contentIndex
 
 	open atomic.Int64
 
@@ -74,14 +76,18 @@ type Prospector struct {
 	warned   map[string]string // path → last open error logged
 	done     chan finished
 	firstRun bool
+	since    time.Time // unknown rotated files modified after this are read
+	waiting  int       // files held back by harvester_limit at the last scan
+	limits   limitCheck
 }
 
 // New compiles the inputs. Harvesters send their chunks to out; reg supplies
-// resume offsets; stats (shared with the harvesters) may be nil.
+// resume positions; stats (shared with the harvesters) may be nil.
 func New(inputs []config.Input, out chan<- *event.Chunk, reg Registry, stats *harvester.Stats, log *slog.Logger) (*Prospector, error) {
 	p := &Prospector{
 		out: out, reg: reg, stats: stats,
 		log:     log.With("component", "prospector"),
+		index:   newContentIndex(),
 		running: make(map[fileID]*running), byPath: make(map[string]*running),
 		known: make(map[fileID]*known), warned: make(map[string]string),
 		done: make(chan finished), firstRun: true,
@@ -102,7 +108,15 @@ func New(inputs []config.Input, out chan<- *event.Chunk, reg Registry, stats *ha
 			}
 			ci.exclude = append(ci.exclude, c)
 		}
-		ci.hcfg = harvester.Config{MaxBytes: int(in.MaxBytes), CloseInactive: in.CloseInactive.D()}
+		ci.hcfg = harvester.Config{
+			MaxBytes:          int(in.MaxBytes),
+			CloseInactive:     in.CloseInactive.D(),
+			CloseEOF:          in.CloseEOF,
+			CloseRenamed:      in.CloseRenamed,
+			CloseRemoved:      in.CloseRemoved,
+			CloseRemovedAfter: in.CloseRemovedAfter.D(),
+			OnTruncate:        p.index.add,
+		}
 		p.inputs = append(p.inputs, ci)
 	}
 	return p, nil
@@ -121,6 +135,14 @@ func (p *Prospector) Run(ctx context.Context) error {
 	defer w.Close()
 	hctx, stopHarvesters := context.WithCancel(context.WithoutCancel(ctx))
 	defer p.wait(stopHarvesters)
+
+	p.since = p.reg.LastWrite()
+	if p.since.IsZero() {
+		p.since = time.Now() // first start: old rotated files are history
+	}
+	for _, e := range p.reg.Entries() {
+		p.index.add(event.FingerprintValue{Hash: e.Fingerprint, Len: e.FingerprintLen}, e.Position())
+	}
 
 	tick := time.NewTicker(p.minScanFrequency())
 	defer tick.Stop()
@@ -168,6 +190,9 @@ func (p *Prospector) Run(ctx context.Context) error {
 			soon()
 		case f := <-p.done:
 			p.finish(f)
+			if p.waiting > 0 {
+				soon() // a harvester slot is free
+			}
 		}
 	}
 }
@@ -193,6 +218,7 @@ func (p *Prospector) minScanFrequency() time.Duration {
 	return d
 }
 
+// finish records why and where a harvester stopped.
 func (p *Prospector) finish(f finished) {
 	r := f.r
 	delete(p.running, r.id)
@@ -200,236 +226,21 @@ func (p *Prospector) finish(f finished) {
 		delete(p.byPath, r.path)
 	}
 	p.open.Add(-1)
-	src := r.h.Source()
-	k := &known{offset: r.h.Offset(), fp: src.Fingerprint, fpLen: src.FingerprintLen}
-	if fi, err := os.Stat(r.path); err == nil {
-		k.size = fi.Size()
-	}
+	pos, fp := r.h.Position(), r.h.Source().Fingerprint.Load()
+	p.index.add(fp, pos)
+	k := &known{pos: pos, fp: fp}
 	switch {
-	case errors.Is(f.err, harvester.ErrRemoved):
-		p.log.Info("file removed, closed", "path", r.path)
-		return // its inode may be reused; nothing to remember
-	case errors.Is(f.err, harvester.ErrInactive):
-		p.log.Debug("file inactive, closed", "path", r.path, "offset", k.offset)
+	case errors.Is(f.err, harvester.ErrRemoved), errors.Is(f.err, harvester.ErrAbandoned):
+		p.log.Info("file removed, closed", "path", r.path, "offset", pos.Offset)
+		return // its inode may be reused; its content is in the index
+	case errors.Is(f.err, harvester.ErrEOF) && r.h.Gzip():
+		k.finished = true
+	case errors.Is(f.err, harvester.ErrInactive), errors.Is(f.err, harvester.ErrEOF), errors.Is(f.err, harvester.ErrRenamed):
+		p.log.Debug("file closed", "path", r.path, "offset", pos.Offset, "why", f.err)
 	case errors.Is(f.err, context.Canceled):
 	case f.err != nil:
 		p.log.Error("harvester failed, will retry", "path", r.path, "err", f.err)
-		k.size = -1 // retry at the next scan whatever the size
+		k.retry = true
 	}
 	p.known[r.id] = k
-}
-
-// scan expands every input's globs and starts harvesters for new or grown
-// files. all forces every input to be scanned now.
-func (p *Prospector) scan(ctx context.Context, w *fsnotify.Watcher, all bool) {
-	now := time.Now()
-	seen := make(map[fileID]bool)
-	dirs := make(map[string]bool)
-	for _, in := range p.inputs {
-		if !all && now.Sub(in.last) < in.cfg.ScanFrequency.D() {
-			// Not due: still count its files as seen.
-			for _, pat := range in.cfg.Paths {
-				p.matches(in, pat, dirs, func(path string, id fileID, fi os.FileInfo) { seen[id] = true })
-			}
-			continue
-		}
-		in.last = now
-		for _, pat := range in.cfg.Paths {
-			p.matches(in, pat, dirs, func(path string, id fileID, fi os.FileInfo) {
-				if seen[id] {
-					return // one harvester per file, whatever matched it
-				}
-				seen[id] = true
-				p.consider(ctx, in, path, id, fi)
-			})
-		}
-	}
-	for id := range p.known {
-		if !seen[id] {
-			delete(p.known, id) // gone: forget it, its inode may be reused
-		}
-	}
-	p.watch(w, dirs)
-	p.firstRun = false
-}
-
-// matches calls fn for every regular file pattern matches, minus exclusions,
-// and records the directories worth watching in dirs.
-func (p *Prospector) matches(in *input, pattern string, dirs map[string]bool, fn func(string, fileID, os.FileInfo)) {
-	base, _ := doublestar.SplitPattern(filepath.ToSlash(pattern))
-	dirs[nearestDir(filepath.FromSlash(base))] = true
-	paths, err := doublestar.FilepathGlob(pattern, doublestar.WithFilesOnly(), doublestar.WithNoFollow())
-	if err != nil {
-		p.log.Warn("glob failed", "pattern", pattern, "err", err)
-		return
-	}
-	for _, path := range paths {
-		if excluded(in.exclude, path) {
-			continue
-		}
-		fi, err := os.Lstat(path)
-		if err != nil || !fi.Mode().IsRegular() {
-			continue // gone since the glob, or a symlink, device or pipe
-		}
-		id, err := identity(fi)
-		if err != nil {
-			continue
-		}
-		dirs[filepath.Dir(path)] = true
-		fn(path, id, fi)
-	}
-}
-
-func excluded(res []*regexp.Regexp, path string) bool {
-	for _, re := range res {
-		if re.MatchString(path) {
-			return true
-		}
-	}
-	return false
-}
-
-// nearestDir is dir, or its closest existing ancestor, so that a directory
-// created after start is noticed.
-func nearestDir(dir string) string {
-	if dir == "" {
-		dir = "."
-	}
-	for {
-		if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return dir
-		}
-		dir = parent
-	}
-}
-
-// watch makes the watcher cover exactly dirs.
-func (p *Prospector) watch(w *fsnotify.Watcher, dirs map[string]bool) {
-	have := make(map[string]bool)
-	for _, d := range w.WatchList() {
-		if !dirs[d] {
-			_ = w.Remove(d)
-			continue
-		}
-		have[d] = true
-	}
-	for d := range dirs {
-		if !have[d] {
-			if err := w.Add(d); err != nil {
-				p.log.Debug("cannot watch directory, relying on rescans", "dir", d, "err", err)
-			}
-		}
-	}
-}
-
-// consider starts a harvester for a matched file unless one runs already or
-// the file has not changed since its harvester stopped.
-func (p *Prospector) consider(ctx context.Context, in *input, path string, id fileID, fi os.FileInfo) {
-	if r := p.running[id]; r != nil {
-		if r.path != path && p.byPath[path] == nil {
-			p.byPath[path] = r // renamed: route its write events too
-		}
-		return
-	}
-	k := p.known[id]
-	if k != nil && k.size == fi.Size() && k.offset == fi.Size() {
-		return // unchanged since it was closed
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		if p.warned[path] != err.Error() {
-			p.log.Error("cannot open file, will retry", "path", path, "err", err)
-			p.warned[path] = err.Error()
-		}
-		return
-	}
-	delete(p.warned, path)
-	// Identity from the open file, not the earlier stat: the path may
-	// have been replaced in between.
-	ofi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return
-	}
-	if oid, err := identity(ofi); err != nil || oid != id {
-		f.Close()
-		return // replaced since the glob: the next scan sees the new file
-	}
-	fp, fpLen, err := fingerprint(f, FingerprintSize)
-	if err != nil {
-		f.Close()
-		p.log.Error("cannot read file, will retry", "path", path, "err", err)
-		return
-	}
-	offset := p.resumeAt(in, f, id, fp, fpLen, ofi.Size(), k)
-	src := &event.Source{
-		ID: id.String(), Path: path, Dev: id.dev, Inode: id.ino,
-		Fingerprint: fp, FingerprintLen: fpLen, Input: in.meta,
-	}
-	r := &running{wake: make(chan struct{}, 1), path: path, id: id}
-	r.h = harvester.New(in.hcfg, src, f, offset, p.out, r.wake, p.stats, p.log)
-	p.running[id], p.byPath[path] = r, r
-	delete(p.known, id)
-	p.open.Add(1)
-	p.log.Debug("harvester started", "path", path, "offset", offset)
-	go func() {
-		err := r.h.Run(ctx)
-		p.done <- finished{r: r, err: err}
-	}()
-}
-
-// resumeAt decides where reading a file starts.
-func (p *Prospector) resumeAt(in *input, f *os.File, id fileID, fp uint64, fpLen, size int64, k *known) int64 {
-	var offset, prevLen int64
-	var prevFP uint64
-	switch e, ok := p.reg.Get(id.String()); {
-	case k != nil:
-		offset, prevFP, prevLen = k.offset, k.fp, k.fpLen
-	case ok:
-		offset, prevFP, prevLen = e.Offset, e.Fingerprint, e.FingerprintLen
-	default:
-		if p.firstRun && in.cfg.StartPosition == config.StartEnd {
-			// Files present at start with start_position: end begin at
-			// their end; files that appear later are read whole.
-			return endOfLastLine(f, size)
-		}
-		return 0
-	}
-	// The recorded fingerprint may cover fewer bytes than today's.
-	if prevLen != fpLen {
-		h, n, err := fingerprint(f, prevLen)
-		if err != nil || n != prevLen {
-			return 0
-		}
-		fp = h
-	}
-	if fp != prevFP {
-		p.log.Info("file identity reused by new content, reading from the start", "inode", id.ino)
-		return 0
-	}
-	if offset > size {
-		p.log.Warn("file shorter than its committed offset (truncated), reading from the start", "offset", offset, "size", size)
-		return 0
-	}
-	return offset
-}
-
-// endOfLastLine is the offset just after the last newline before size.
-func endOfLastLine(f *os.File, size int64) int64 {
-	buf := make([]byte, 4096)
-	for end := size; end > 0; {
-		start := max(0, end-int64(len(buf)))
-		n, _ := f.ReadAt(buf[:end-start], start)
-		for i := n - 1; i >= 0; i-- {
-			if buf[i] == '\n' {
-				return start + int64(i) + 1
-			}
-		}
-		end = start
-	}
-	return 0
 }

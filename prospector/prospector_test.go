@@ -222,9 +222,11 @@ func TestResumeFromRegistry(t *testing.T) {
 	f, _ := os.Open(path)
 	fi, _ := f.Stat()
 	id, _ := identity(fi)
-	fp, n, _ := fingerprint(f, FingerprintSize)
+	fp, _ := event.HashHead(f, event.FingerprintSize)
 	f.Close()
-	reg.Commit(&event.Source{ID: id.String(), Path: path, Fingerprint: fp, FingerprintLen: n}, 10)
+	src := &event.Source{ID: id.String(), Path: path}
+	src.Fingerprint.Store(fp)
+	reg.Commit(src, event.PositionAfter(&event.Event{End: 10, Line: []byte("old2")}))
 	h, _ := start(t, []config.Input{{Paths: []string{path}}}, reg)
 	waitFor(t, "1 line", func() bool { return h.sink.count() == 1 })
 	if got := h.sink.get(path); got[0] != "new1" {
@@ -240,7 +242,9 @@ func TestInodeReuseDetected(t *testing.T) {
 	reg, _ := registry.Open(filepath.Join(dir, "reg.json"), time.Second, slog.Default())
 	fi, _ := os.Stat(path)
 	id, _ := identity(fi)
-	reg.Commit(&event.Source{ID: id.String(), Path: path, Fingerprint: 12345, FingerprintLen: 10}, 6)
+	src := &event.Source{ID: id.String(), Path: path}
+	src.Fingerprint.Store(event.FingerprintValue{Hash: 12345, Len: 10})
+	reg.Commit(src, event.Position{Offset: 6, TailLen: -1})
 	h, _ := start(t, []config.Input{{Paths: []string{path}}}, reg)
 	waitFor(t, "2 lines", func() bool { return h.sink.count() == 2 })
 }

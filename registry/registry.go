@@ -34,14 +34,23 @@ var ErrCorrupt = errors.New("registry file is corrupt")
 
 // Entry is the state of one file.
 type Entry struct {
-	ID             string    `json:"id"`
-	Path           string    `json:"path"`
-	Offset         int64     `json:"offset"`
-	Dev            uint64    `json:"dev"`
-	Inode          uint64    `json:"inode"`
-	Fingerprint    uint64    `json:"fingerprint"`
-	FingerprintLen int64     `json:"fingerprint_len"`
-	Updated        time.Time `json:"updated"`
+	ID             string `json:"id"`
+	Path           string `json:"path"`
+	Offset         int64  `json:"offset"`
+	Dev            uint64 `json:"dev"`
+	Inode          uint64 `json:"inode"`
+	Fingerprint    uint64 `json:"fingerprint"`
+	FingerprintLen int64  `json:"fingerprint_len"`
+	// TailHash and TailLen check, on resume, that the bytes before Offset
+	// are still the line they were (see event.Position).
+	TailHash uint64    `json:"tail_hash"`
+	TailLen  int       `json:"tail_len"`
+	Updated  time.Time `json:"updated"`
+}
+
+// Position is the entry's resume position.
+func (e Entry) Position() event.Position {
+	return event.Position{Offset: e.Offset, TailHash: e.TailHash, TailLen: e.TailLen}
 }
 
 type document struct {
@@ -56,10 +65,11 @@ type Registry struct {
 	interval time.Duration
 	log      *slog.Logger
 
-	mu      sync.Mutex
-	entries map[string]*Entry
-	dirty   bool
-	writeMu sync.Mutex // serialises Flush
+	mu        sync.Mutex
+	entries   map[string]*Entry
+	dirty     bool
+	lastWrite time.Time // of the file found at Open; zero if none
+	writeMu   sync.Mutex // serialises Flush
 }
 
 // Open loads the registry at path; a missing file is an empty registry. A file
@@ -81,7 +91,24 @@ func Open(path string, interval time.Duration, log *slog.Logger) (*Registry, err
 		e := doc.Files[i]
 		r.entries[e.ID] = &e
 	}
+	if fi, err := os.Stat(path); err == nil {
+		r.lastWrite = fi.ModTime()
+	}
 	return r, nil
+}
+
+// LastWrite is when the registry file found at Open was last written: about
+// when the previous run stopped. Zero when there was none.
+func (r *Registry) LastWrite() time.Time { return r.lastWrite }
+
+// Remove forgets a file.
+func (r *Registry) Remove(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.entries[id]; ok {
+		delete(r.entries, id)
+		r.dirty = true
+	}
 }
 
 func decode(data []byte) (document, error) {
@@ -146,8 +173,8 @@ func cmpString(a, b string) int {
 	return 0
 }
 
-// Commit records that src has been delivered up to offset.
-func (r *Registry) Commit(src *event.Source, offset int64) {
+// Commit records that src has been delivered up to pos.
+func (r *Registry) Commit(src *event.Source, pos event.Position) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e, ok := r.entries[src.ID]
@@ -155,9 +182,10 @@ func (r *Registry) Commit(src *event.Source, offset int64) {
 		e = &Entry{ID: src.ID}
 		r.entries[src.ID] = e
 	}
-	e.Path, e.Offset = src.Path, offset
+	fp := src.Fingerprint.Load()
+	e.Path, e.Offset, e.TailHash, e.TailLen = src.Path, pos.Offset, pos.TailHash, pos.TailLen
 	e.Dev, e.Inode = src.Dev, src.Inode
-	e.Fingerprint, e.FingerprintLen = src.Fingerprint, src.FingerprintLen
+	e.Fingerprint, e.FingerprintLen = fp.Hash, fp.Len
 	e.Updated = time.Now().UTC()
 	r.dirty = true
 }

@@ -24,10 +24,11 @@ func TestRoundTrip(t *testing.T) {
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a clean registry was written: %v", err)
 	}
-	src := &event.Source{ID: "1:2", Path: "/var/log/a.log", Dev: 1, Inode: 2, Fingerprint: 99, FingerprintLen: 10}
-	r.Commit(src, 100)
-	r.Commit(src, 250)
-	r.Commit(&event.Source{ID: "1:3", Path: "/var/log/b.log"}, 7)
+	src := &event.Source{ID: "1:2", Path: "/var/log/a.log", Dev: 1, Inode: 2}
+	src.Fingerprint.Store(event.FingerprintValue{Hash: 99, Len: 10})
+	r.Commit(src, event.Position{Offset: 100})
+	r.Commit(src, event.Position{Offset: 250, TailHash: 7, TailLen: 3})
+	r.Commit(&event.Source{ID: "1:3", Path: "/var/log/b.log"}, event.Position{Offset: 7})
 	if err := r.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -36,11 +37,21 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	e, ok := r2.Get("1:2")
-	if !ok || e.Offset != 250 || e.Path != "/var/log/a.log" || e.Fingerprint != 99 || e.FingerprintLen != 10 || e.Inode != 2 {
+	if !ok || e.Position() != (event.Position{Offset: 250, TailHash: 7, TailLen: 3}) || e.Path != "/var/log/a.log" || e.Fingerprint != 99 || e.FingerprintLen != 10 || e.Inode != 2 {
 		t.Fatalf("reloaded entry = %+v, %v", e, ok)
 	}
 	if got := len(r2.Entries()); got != 2 {
 		t.Fatalf("%d entries, want 2", got)
+	}
+	if r2.LastWrite().IsZero() {
+		t.Fatal("LastWrite unknown after loading a file")
+	}
+	r2.Remove("1:3")
+	if err := r2.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if r3, _ := Open(path, time.Second, slog.Default()); len(r3.Entries()) != 1 {
+		t.Fatal("Remove did not persist")
 	}
 	left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*.tmp-*"))
 	if len(left) != 0 {

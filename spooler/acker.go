@@ -7,9 +7,9 @@ import (
 	"github.com/logship/logship/event"
 )
 
-// Committer receives delivered offsets; the registry implements it.
+// Committer receives delivered positions; the registry implements it.
 type Committer interface {
-	Commit(src *event.Source, offset int64)
+	Commit(src *event.Source, pos event.Position)
 }
 
 // acker commits batches' offsets in the order the batches were cut.
@@ -44,7 +44,7 @@ func (a *acker) done(b *Batch) {
 	n := 0
 	for n < len(a.inflight) && a.inflight[n].acked {
 		for _, adv := range a.inflight[n].Advances {
-			a.commit.Commit(adv.Source, adv.Offset)
+			a.commit.Commit(adv.Source, adv.Position)
 		}
 		a.inflight[n] = nil
 		n++

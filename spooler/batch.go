@@ -6,11 +6,11 @@ import (
 	"github.com/logship/logship/event"
 )
 
-// Advance is a file offset a batch carries: once the batch and every batch
-// before it are acknowledged, Source is delivered up to Offset.
+// Advance is a file position a batch carries: once the batch and every batch
+// before it are acknowledged, Source is delivered up to Position.Offset.
 type Advance struct {
-	Source *event.Source
-	Offset int64
+	Source   *event.Source
+	Position event.Position
 }
 
 // Batch is a run of events handed to the output in one Publish, together with
@@ -41,27 +41,32 @@ func (b *Batch) Ack(n int) {
 	}
 }
 
-// advances computes the last offset per file of events.
+// advances computes the position after the last line of each file in events.
 func advances(events []event.Event) []Advance {
 	var out []Advance
-	var last *event.Source
+	last := make([]int, 0, 4) // index in events of each file's last line
+	var src *event.Source
 	idx := -1
 	for i := range events {
 		e := &events[i]
-		if e.Source != last {
-			last, idx = e.Source, -1
+		if e.Source != src {
+			src, idx = e.Source, -1
 			for j := range out {
-				if out[j].Source == last {
+				if out[j].Source == src {
 					idx = j
 					break
 				}
 			}
 			if idx < 0 {
-				out = append(out, Advance{Source: last})
+				out = append(out, Advance{Source: src})
+				last = append(last, 0)
 				idx = len(out) - 1
 			}
 		}
-		out[idx].Offset = e.End
+		last[idx] = i
+	}
+	for j := range out {
+		out[j].Position = event.PositionAfter(&events[last[j]])
 	}
 	return out
 }

@@ -44,7 +44,8 @@ type committed struct {
 	log []string
 }
 
-func (c *committed) Commit(src *event.Source, offset int64) {
+func (c *committed) Commit(src *event.Source, pos event.Position) {
+	offset := pos.Offset
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.off == nil {
@@ -73,9 +74,9 @@ func chunk(src *event.Source, off int64, n int) *event.Chunk {
 
 func TestAdvances(t *testing.T) {
 	a, b := &event.Source{ID: "a"}, &event.Source{ID: "b"}
-	ev := []event.Event{{Source: a, End: 5}, {Source: b, End: 3}, {Source: a, End: 9}, {Source: b, End: 1}} // b truncated: last wins
+	ev := []event.Event{{Source: a, End: 5}, {Source: b, End: 3}, {Source: a, End: 9, Line: []byte("x")}, {Source: b, End: 1, Truncated: true}} // b truncated: last wins
 	got := advances(ev)
-	if len(got) != 2 || got[0] != (Advance{a, 9}) || got[1] != (Advance{b, 1}) {
+	if len(got) != 2 || got[0].Source != a || got[0].Position != event.PositionAfter(&ev[2]) || got[1].Position != (event.Position{Offset: 1, TailLen: -1}) {
 		t.Fatalf("advances = %+v", got)
 	}
 }

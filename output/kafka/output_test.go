@@ -36,7 +36,8 @@ type checkCommitter struct {
 	bad  []string
 }
 
-func (c *checkCommitter) Commit(src *event.Source, offset int64) {
+func (c *checkCommitter) Commit(src *event.Source, pos event.Position) {
+	offset := pos.Offset
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := int(offset / lineLen)

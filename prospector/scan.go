@@ -1,0 +1,376 @@
+package prospector
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/bmatcuk/doublestar/v4"
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/logship/logship/config"
+	"github.com/logship/logship/event"
+	"github.com/logship/logship/harvester"
+)
+
+// candidate is a matched file that may need a harvester.
+type candidate struct {
+	in      *input
+	path    string
+	id      fileID
+	fi      os.FileInfo
+	rotated bool // matched by rotated_files only
+}
+
+// scan expands the inputs' globs and starts harvesters for new or grown
+// files. all forces every input to be scanned now.
+func (p *Prospector) scan(ctx context.Context, w *fsnotify.Watcher, all bool) {
+	now := time.Now()
+	seen := make(map[fileID]bool)
+	dirs := make(map[string]bool)
+	var todo []candidate
+	complete := true // every input scanned: what was not seen is gone
+	for _, in := range p.inputs {
+		due := all || now.Sub(in.last) >= in.cfg.ScanFrequency.D()
+		if due {
+			in.last = now
+		} else {
+			complete = false
+		}
+		for i, set := range [][]string{in.cfg.Paths, in.cfg.RotatedFiles} {
+			rotated := i == 1
+			for _, pat := range set {
+				p.matches(in, pat, dirs, func(c candidate) {
+					if seen[c.id] {
+						return // one harvester per file, whatever matched it
+					}
+					seen[c.id] = true
+					if due {
+						c.rotated = rotated
+						todo = append(todo, c)
+					}
+				})
+			}
+		}
+	}
+	p.start(ctx, todo)
+	if complete {
+		p.clean(seen)
+	}
+	p.watch(w, dirs)
+	if p.firstRun {
+		p.limits.check(p.log, p.inputs, len(seen), len(dirs))
+	}
+	p.firstRun = false
+}
+
+// start starts harvesters for the candidates that need one, oldest first
+// while harvester_limit leaves room.
+func (p *Prospector) start(ctx context.Context, todo []candidate) {
+	// Rotated files first: their unread tails are older than the live
+	// files' lines. Then oldest first.
+	slices.SortStableFunc(todo, func(a, b candidate) int {
+		if a.rotated != b.rotated {
+			if a.rotated {
+				return -1
+			}
+			return 1
+		}
+		return a.fi.ModTime().Compare(b.fi.ModTime())
+	})
+	p.waiting = 0
+	for _, c := range todo {
+		if r := p.running[c.id]; r != nil {
+			if r.path != c.path && p.byPath[c.path] == nil {
+				p.byPath[c.path] = r // renamed: route its write events too
+			}
+			continue
+		}
+		if !p.needsHarvester(c) {
+			continue
+		}
+		if lim := c.in.cfg.HarvesterLimit; lim > 0 && p.runningFor(c.in) >= lim {
+			p.waiting++
+			continue
+		}
+		p.consider(ctx, c)
+	}
+}
+
+func (p *Prospector) runningFor(in *input) int {
+	n := 0
+	for _, r := range p.running {
+		if r.h.Source().Input == in.meta {
+			n++
+		}
+	}
+	return n
+}
+
+// needsHarvester rules out files that have not changed since they were
+// read, and files too old to matter.
+func (p *Prospector) needsHarvester(c candidate) bool {
+	if k := p.known[c.id]; k != nil {
+		if k.finished {
+			return false
+		}
+		if !k.retry && k.pos.Offset == c.fi.Size() {
+			return false
+		}
+		return true
+	}
+	if e, ok := p.reg.Get(c.id.String()); ok && e.Offset == c.fi.Size() && !p.gzipCandidate(c) {
+		return false // read to its end before; a write will bring it back
+	}
+	if older := c.in.cfg.IgnoreOlder.D(); older > 0 && time.Since(c.fi.ModTime()) > older {
+		if _, ok := p.reg.Get(c.id.String()); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *Prospector) gzipCandidate(c candidate) bool {
+	return c.in.cfg.Decompress != "" && c.in.cfg.Decompress != "none"
+}
+
+// clean forgets registry entries of files that are gone (clean_removed) or
+// have not been updated for clean_inactive.
+func (p *Prospector) clean(seen map[fileID]bool) {
+	for id := range p.known {
+		if !seen[id] {
+			delete(p.known, id) // gone: its inode may be reused
+		}
+	}
+	cleanRemoved, inactive := true, time.Duration(0)
+	for _, in := range p.inputs {
+		cleanRemoved = cleanRemoved && in.cfg.CleanRemoved
+		if d := in.cfg.CleanInactive.D(); d > 0 && (inactive == 0 || d < inactive) {
+			inactive = d
+		}
+	}
+	p.index.expire(24 * time.Hour)
+	running := make(map[string]bool, len(p.running))
+	for id := range p.running {
+		running[id.String()] = true
+	}
+	for _, e := range p.reg.Entries() {
+		if running[e.ID] {
+			continue
+		}
+		var id fileID
+		for fid := range seen {
+			if fid.String() == e.ID {
+				id = fid
+				break
+			}
+		}
+		switch {
+		case cleanRemoved && id == (fileID{}):
+			p.reg.Remove(e.ID)
+			p.log.Debug("registry entry removed: file gone", "path", e.Path)
+		case inactive > 0 && time.Since(e.Updated) > inactive:
+			p.reg.Remove(e.ID)
+			p.log.Debug("registry entry removed: clean_inactive", "path", e.Path)
+		}
+	}
+}
+
+// matches calls fn for every regular file pattern matches, minus exclusions,
+// and records the directories worth watching in dirs.
+func (p *Prospector) matches(in *input, pattern string, dirs map[string]bool, fn func(candidate)) {
+	base, _ := doublestar.SplitPattern(filepath.ToSlash(pattern))
+	dirs[nearestDir(filepath.FromSlash(base))] = true
+	opts := []doublestar.GlobOption{doublestar.WithFilesOnly()}
+	if !in.cfg.Symlinks {
+		opts = append(opts, doublestar.WithNoFollow())
+	}
+	paths, err := doublestar.FilepathGlob(pattern, opts...)
+	if err != nil {
+		p.log.Warn("glob failed", "pattern", pattern, "err", err)
+		return
+	}
+	stat := os.Lstat
+	if in.cfg.Symlinks {
+		stat = os.Stat // the target's identity: two links, one file
+	}
+	for _, path := range paths {
+		if excluded(in.exclude, path) {
+			continue
+		}
+		fi, err := stat(path)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue // gone since the glob, or a symlink, device or pipe
+		}
+		id, err := identity(fi)
+		if err != nil {
+			continue
+		}
+		dirs[filepath.Dir(path)] = true
+		fn(candidate{in: in, path: path, id: id, fi: fi})
+	}
+}
+
+func excluded(res []*regexp.Regexp, path string) bool {
+	for _, re := range res {
+		if re.MatchString(path) {
+			return true
+		}
+	}
+	return false
+}
+
+// nearestDir is dir, or its closest existing ancestor, so that a directory
+// created after start is noticed.
+func nearestDir(dir string) string {
+	if dir == "" {
+		dir = "."
+	}
+	for {
+		if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return dir
+		}
+		dir = parent
+	}
+}
+
+// watch makes the watcher cover exactly dirs.
+func (p *Prospector) watch(w *fsnotify.Watcher, dirs map[string]bool) {
+	have := make(map[string]bool)
+	for _, d := range w.WatchList() {
+		if !dirs[d] {
+			_ = w.Remove(d)
+			continue
+		}
+		have[d] = true
+	}
+	for d := range dirs {
+		if !have[d] {
+			if err := w.Add(d); err != nil {
+				p.log.Debug("cannot watch directory, relying on rescans", "dir", d, "err", err)
+			}
+		}
+	}
+}
+
+// consider opens a candidate, decides where to start reading and starts its
+// harvester, or leaves it for a later scan.
+func (p *Prospector) consider(ctx context.Context, c candidate) {
+	f, err := os.Open(c.path)
+	if err != nil {
+		if p.warned[c.path] != err.Error() {
+			p.log.Error("cannot open file, will retry", "path", c.path, "err", err)
+			p.warned[c.path] = err.Error()
+		}
+		return
+	}
+	delete(p.warned, c.path)
+	// Identity from the open file, not the earlier stat: the path may
+	// have been replaced in between.
+	ofi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return
+	}
+	if oid, err := identity(ofi); err != nil || oid != c.id {
+		f.Close()
+		return // replaced since the glob: the next scan sees the new file
+	}
+	ct := content{f: f, gz: p.gzipCandidate(c) && isGzip(f)}
+	fp, err := ct.head(event.FingerprintSize)
+	if err != nil {
+		f.Close()
+		p.log.Error("cannot read file, will retry", "path", c.path, "err", err)
+		return
+	}
+	start, ok := p.resumeAt(c, ct, fp, ofi.Size())
+	if !ok {
+		f.Close()
+		return
+	}
+	src := &event.Source{ID: c.id.String(), Path: c.path, Dev: c.id.dev, Inode: c.id.ino, Input: c.in.meta}
+	src.Fingerprint.Store(fp)
+	hcfg := c.in.hcfg
+	hcfg.Gzip = ct.gz
+	r := &running{wake: make(chan struct{}, 1), path: c.path, id: c.id}
+	r.h = harvester.New(hcfg, src, f, start, p.out, r.wake, p.stats, p.log)
+	p.running[c.id], p.byPath[c.path] = r, r
+	delete(p.known, c.id)
+	p.open.Add(1)
+	p.log.Debug("harvester started", "path", c.path, "offset", start.Offset, "gzip", ct.gz)
+	go func() {
+		err := r.h.Run(ctx)
+		p.done <- finished{r: r, err: err}
+	}()
+}
+
+// resumeAt decides where reading a file starts; false means not now.
+func (p *Prospector) resumeAt(c candidate, ct content, fp event.FingerprintValue, size int64) (event.Position, bool) {
+	// 1. This file, by identity: from this run, else from the registry,
+	// trusted only while its head and the line before the offset match.
+	var prev *known
+	if k := p.known[c.id]; k != nil {
+		prev = k
+	} else if e, ok := p.reg.Get(c.id.String()); ok {
+		prev = &known{pos: e.Position(), fp: event.FingerprintValue{Hash: e.Fingerprint, Len: e.FingerprintLen}}
+	}
+	if prev != nil {
+		switch {
+		case !sameContent(ct, fp, prev.fp) && prev.fp.Len > 0:
+			p.log.Info("file identity reused by new content", "path", c.path, "inode", c.id.ino)
+		case !ct.gz && prev.pos.Offset > size:
+			p.log.Warn("file shorter than its committed offset (truncated), reading from the start", "path", c.path, "offset", prev.pos.Offset, "size", size)
+		case !ct.check(prev.pos):
+			p.log.Warn("file changed before its committed offset (truncated and rewritten), reading from the start", "path", c.path, "offset", prev.pos.Offset)
+		default:
+			return prev.pos, true
+		}
+	}
+	// 2. A copy of content a running harvester is still reading: wait
+	// until the original is truncated or closed, and continue from there.
+	for _, r := range p.running {
+		if sameContent(ct, fp, r.h.Source().Fingerprint.Load()) {
+			p.log.Debug("copy of a file still being read, waiting", "path", c.path, "original", r.path)
+			return event.Position{}, false
+		}
+	}
+	// 3. Content read before under another inode (copytruncate, rotated
+	// and compressed, moved): continue where it stopped.
+	if pos, ok := p.index.lookup(ct, fp); ok && (ct.gz || pos.Offset <= size) && ct.check(pos) {
+		p.log.Info("file continues known content", "path", c.path, "offset", pos.Offset)
+		return pos, true
+	}
+	// 4. New content.
+	if c.rotated && c.fi.ModTime().Before(p.since) {
+		return event.Position{}, false // an old rotated file: history, not ours
+	}
+	if p.firstRun && c.in.cfg.StartPosition == config.StartEnd && !c.rotated && !ct.gz {
+		// Files present at start with start_position: end begin at their
+		// end; files that appear later are read whole.
+		return event.Position{Offset: endOfLastLine(ct.f, size), TailLen: -1}, true
+	}
+	return event.Position{}, true
+}
+
+// endOfLastLine is the offset just after the last newline before size.
+func endOfLastLine(f *os.File, size int64) int64 {
+	buf := make([]byte, 4096)
+	for end := size; end > 0; {
+		start := max(0, end-int64(len(buf)))
+		n, _ := f.ReadAt(buf[:end-start], start)
+		for i := n - 1; i >= 0; i-- {
+			if buf[i] == '\n' {
+				return start + int64(i) + 1
+			}
+		}
+		end = start
+	}
+	return 0
+}
