@@ -68,7 +68,7 @@ type Registry struct {
 	mu        sync.Mutex
 	entries   map[string]*Entry
 	dirty     bool
-	lastWrite time.Time // of the file found at Open; zero if none
+	lastWrite time.Time  // of the file found at Open; zero if none
 	writeMu   sync.Mutex // serialises Flush
 }
 
