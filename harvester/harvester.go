@@ -218,6 +218,13 @@ func (h *Harvester) Run(ctx context.Context) error {
 		case <-timer.C:
 			backoff = min(2*backoff, h.cfg.MaxBackoff)
 		}
+		// Look before reading on: a file truncated and written again while
+		// we waited must not be read from the middle of its new content.
+		if fi, err := h.f.Stat(); err == nil && h.wasTruncated(fi.Size()) {
+			if err := h.restart(); err != nil {
+				return err
+			}
+		}
 	}
 }
 

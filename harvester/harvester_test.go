@@ -1,6 +1,8 @@
 package harvester
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -245,5 +247,149 @@ func TestStats(t *testing.T) {
 	_ = h.Run(ctx)
 	if st.Lines.Load() != 2 || st.Bytes.Load() != 57 || st.Truncated.Load() != 1 {
 		t.Fatalf("stats: lines %d bytes %d truncated %d", st.Lines.Load(), st.Bytes.Load(), st.Truncated.Load())
+	}
+}
+
+// A file truncated and written past the old offset before the harvester
+// looked: the bytes before the offset changed, so it starts again at 0.
+func TestTruncatedAndRegrown(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.log")
+	appendFile(t, path, "first line\n")
+	var gotFP event.FingerprintValue
+	var gotPos event.Position
+	truncated := make(chan struct{}, 1)
+	f, _ := os.Open(path)
+	out := make(chan *event.Chunk, 10)
+	wake := make(chan struct{}, 1)
+	src := &event.Source{Path: path}
+	fp, _ := event.HashHead(f, event.FingerprintSize)
+	src.Fingerprint.Store(fp)
+	h := New(Config{OnTruncate: func(fp event.FingerprintValue, pos event.Position) {
+		gotFP, gotPos = fp, pos
+		truncated <- struct{}{}
+	}}, src, f, event.Position{}, out, wake, nil, slog.Default())
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx) }()
+	collect(t, out, 1)
+	// Replace the content with a longer text, in place.
+	if err := os.WriteFile(path, []byte("another, longer first line\nsecond\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wake <- struct{}{}
+	got := collect(t, out, 2)
+	<-truncated
+	cancel()
+	<-done
+	if got[0].text != "another, longer first line" || got[0].offset != 0 || got[1].text != "second" {
+		t.Fatalf("after rewrite: %+v", got)
+	}
+	if gotFP != fp || gotPos.Offset != 11 {
+		t.Fatalf("OnTruncate(%+v, %+v), want the old fingerprint and offset 11", gotFP, gotPos)
+	}
+}
+
+func TestGzip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.log.gz")
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write([]byte("one\ntwo\nthree"))
+	zw.Close()
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		from int64
+		want string
+	}{{0, "one,two,three"}, {4, "two,three"}} {
+		f, _ := os.Open(path)
+		out := make(chan *event.Chunk, 10)
+		h := New(Config{Gzip: true}, &event.Source{Path: path}, f, event.Position{Offset: tc.from}, out, nil, nil, slog.Default())
+		if err := h.Run(t.Context()); !errors.Is(err, ErrEOF) {
+			t.Fatalf("Run = %v, want ErrEOF", err)
+		}
+		close(out)
+		var lines []string
+		for c := range out {
+			for _, e := range c.Events {
+				lines = append(lines, string(e.Line))
+			}
+		}
+		if strings.Join(lines, ",") != tc.want || h.Position().Offset != 13 {
+			t.Fatalf("from %d: %v, end %d", tc.from, lines, h.Position().Offset)
+		}
+	}
+}
+
+func TestCloseEOFAndRenamed(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.log")
+	appendFile(t, path, "x\n")
+	f, _ := os.Open(path)
+	out := make(chan *event.Chunk, 10)
+	if err := New(Config{CloseEOF: true}, &event.Source{Path: path}, f, event.Position{}, out, nil, nil, slog.Default()).Run(t.Context()); !errors.Is(err, ErrEOF) {
+		t.Fatalf("close_eof: Run = %v", err)
+	}
+	f, _ = os.Open(path)
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := New(Config{CloseRenamed: true}, &event.Source{Path: path}, f, event.Position{}, out, nil, nil, slog.Default()).Run(t.Context()); !errors.Is(err, ErrRenamed) {
+		t.Fatalf("close_renamed: Run = %v", err)
+	}
+}
+
+// A deleted file whose lines cannot be sent (output stuck) is given up after
+// close_removed_after, and its unread bytes are counted.
+func TestCloseRemovedAfter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "a.log")
+		appendFile(t, path, "one\ntwo\n")
+		f, _ := os.Open(path)
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		var st Stats
+		out := make(chan *event.Chunk) // nobody receives
+		h := New(Config{CloseRemoved: true, CloseRemovedAfter: time.Minute}, &event.Source{Path: path}, f, event.Position{}, out, nil, &st, slog.Default())
+		start := time.Now()
+		if err := h.Run(t.Context()); !errors.Is(err, ErrAbandoned) {
+			t.Fatalf("Run = %v", err)
+		}
+		if d := time.Since(start); d < time.Minute || d > 2*time.Minute {
+			t.Fatalf("abandoned after %v", d)
+		}
+		if st.Abandoned.Load() != 8 || h.Position().Offset != 0 {
+			t.Fatalf("abandoned %d bytes, position %d", st.Abandoned.Load(), h.Position().Offset)
+		}
+	})
+}
+
+// The fingerprint of a short file grows with it up to the fingerprint size.
+func TestFingerprintGrows(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.log")
+	appendFile(t, path, "short\n")
+	f, _ := os.Open(path)
+	src := &event.Source{Path: path}
+	fp, _ := event.HashHead(f, event.FingerprintSize)
+	src.Fingerprint.Store(fp)
+	out := make(chan *event.Chunk, 100)
+	wake := make(chan struct{}, 1)
+	h := New(Config{}, src, f, event.Position{}, out, wake, nil, slog.Default())
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx) }()
+	<-out
+	appendFile(t, path, strings.Repeat("y", 2000)+"\n")
+	wake <- struct{}{}
+	<-out
+	deadline := time.Now().Add(5 * time.Second)
+	for src.Fingerprint.Load().Len != event.FingerprintSize && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if got := src.Fingerprint.Load(); got.Len != event.FingerprintSize || got == fp {
+		t.Fatalf("fingerprint %+v, was %+v", got, fp)
 	}
 }
