@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -28,9 +29,6 @@ import (
 	"github.com/logship/logship/registry"
 	"github.com/logship/logship/spooler"
 )
-
-// ProgressInterval is how often the agent logs its counters.
-const ProgressInterval = 30 * time.Second
 
 // Run runs the agent until ctx is done, then shuts down in order. It returns
 // nil after a clean shutdown, or the error that stopped it.
@@ -103,7 +101,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	log.Info("logship started", "inputs", len(cfg.Inputs), "registry", cfg.Registry.Path, "kafka", k.Hosts, "topic", k.Topic)
 
 	p := progress{log: log, stats: stats, sp: sp, out: out, pr: pr}
-	tick := time.NewTicker(ProgressInterval)
+	tick := time.NewTicker(cfg.Logging.Metrics.Period.D())
 	var runErr error
 loop:
 	for {
@@ -168,5 +166,6 @@ func (p progress) attrs() []any {
 		"events_acked", s.AckedEvents, "bytes_acked", s.AckedBytes,
 		"events_queued", s.QueuedEvents, "events_inflight", o.Inflight,
 		"retries", o.Retries, "open_files", p.pr.OpenFiles(), "kafka_connected", o.Connected,
+		"lines_abandoned_bytes", p.stats.Abandoned.Load(), "goroutines", runtime.NumGoroutine(),
 	}
 }

@@ -94,8 +94,14 @@ const (
 
 // Logging configures the agent's own log.
 type Logging struct {
-	Level  string `yaml:"level"`
-	Format string `yaml:"format"`
+	Level   string         `yaml:"level"`
+	Format  string         `yaml:"format"`
+	Metrics LoggingMetrics `yaml:"metrics"`
+}
+
+// LoggingMetrics configures the periodic progress line.
+type LoggingMetrics struct {
+	Period Duration `yaml:"period"`
 }
 
 // Default returns the configuration every file is decoded on top of.
@@ -123,7 +129,7 @@ func Default() Config {
 			EmbeddedPartitions: 3,
 		}},
 		ShutdownTimeout: Duration(10 * time.Second),
-		Logging:         Logging{Level: "info", Format: "text"},
+		Logging:         Logging{Level: "info", Format: "text", Metrics: LoggingMetrics{Period: Duration(30 * time.Second)}},
 	}
 }
 

@@ -69,6 +69,7 @@ func (c *Config) validate(file string, root *yaml.Node) error {
 	v.positive("shutdown_timeout", int64(c.ShutdownTimeout))
 	v.oneOf("logging.level", c.Logging.Level, "debug", "info", "warn", "error")
 	v.oneOf("logging.format", c.Logging.Format, "text", "json")
+	v.positive("logging.metrics.period", int64(c.Logging.Metrics.Period))
 	slices.SortStableFunc(v.errs, func(a, b error) int { return a.(*Error).Line - b.(*Error).Line })
 	return errors.Join(v.errs...)
 }

@@ -91,6 +91,17 @@ func startAgent(t *testing.T, cfg string, run int) *agent {
 		_ = cmd.Process.Kill()
 		<-a.done
 		logf.Close()
+		if t.Failed() {
+			data, _ := os.ReadFile(logf.Name())
+			lines := strings.Split(string(data), "\n")
+			var keep []string
+			for _, l := range lines {
+				if !strings.Contains(l, "msg=progress") {
+					keep = append(keep, l)
+				}
+			}
+			t.Logf("agent run %d log (without progress lines), last 80 lines:\n%s", run, strings.Join(keep[max(0, len(keep)-80):], "\n"))
+		}
 	})
 	return a
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // TailSize is how many bytes before an offset the tail hash covers.
-const TailSize = 32
+const TailSize = 64
 
 // FingerprintSize is how many of a file's first bytes identify its content.
 const FingerprintSize = 1024

@@ -272,11 +272,22 @@ func (h *Harvester) wasTruncated(size int64) bool {
 		h.log.Warn("file truncated, reading from the start", "size", size, "offset", h.pos)
 		return true
 	}
-	if h.lineStart > 0 && !h.Position().Check(h.f) {
+	if h.lineStart > 0 && (!h.Position().Check(h.f) || !h.sameHead()) {
 		h.log.Warn("file truncated and written again, reading from the start", "size", size, "offset", h.pos)
 		return true
 	}
 	return false
+}
+
+// sameHead reports whether the file still starts with the bytes it was
+// fingerprinted by.
+func (h *Harvester) sameHead() bool {
+	fp := h.src.Fingerprint.Load()
+	if fp.Len == 0 {
+		return true
+	}
+	now, err := event.HashHead(h.f, fp.Len)
+	return err != nil || now == fp
 }
 
 // restart reads the file again from its start after a truncation.
@@ -289,7 +300,13 @@ func (h *Harvester) restart() error {
 	}
 	h.pos, h.lineStart, h.partial, h.truncated = 0, 0, h.partial[:0], false
 	h.start, h.lastSent = event.Position{}, nil
-	h.src.Fingerprint.Store(event.FingerprintValue{})
+	// The new content's fingerprint at once: a copy of it must be told
+	// from new content from now on.
+	fp, err := event.HashHead(h.f, event.FingerprintSize)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", h.src.Path, err)
+	}
+	h.src.Fingerprint.Store(fp)
 	return nil
 }
 

@@ -60,14 +60,16 @@ type finished struct {
 // Prospector finds files and runs their harvesters. Create it with New and
 // run it once with Run.
 type Prospector struct {
-	inputs []*input
-	out    chan<- *event.Chunk
-	reg    Registry
-	stats  *harvester.Stats
-	log    *slog.Logger
-	index  *contentIndex
+	inputs  []*input
+	out     chan<- *event.Chunk
+	reg     Registry
+	stats   *harvester.Stats
+	log     *slog.Logger
+	baseLog *slog.Logger // for harvesters, which scope their own
+	index   *contentIndex
 
-	open atomic.Int64
+	open  atomic.Int64
+	scans atomic.Int64
 
 	// Owned by Run's goroutine.
 	running  map[fileID]*running
@@ -87,6 +89,7 @@ func New(inputs []config.Input, out chan<- *event.Chunk, reg Registry, stats *ha
 	p := &Prospector{
 		out: out, reg: reg, stats: stats,
 		log:     log.With("component", "prospector"),
+		baseLog: log,
 		index:   newContentIndex(),
 		running: make(map[fileID]*running), byPath: make(map[string]*running),
 		known: make(map[fileID]*known), warned: make(map[string]string),
@@ -124,6 +127,9 @@ func New(inputs []config.Input, out chan<- *event.Chunk, reg Registry, stats *ha
 
 // OpenFiles is the number of running harvesters; safe for concurrent use.
 func (p *Prospector) OpenFiles() int { return int(p.open.Load()) }
+
+// Scans is how many scans have completed; safe for concurrent use.
+func (p *Prospector) Scans() int64 { return p.scans.Load() }
 
 // Run scans and harvests until ctx is done, then stops every harvester and
 // waits for them before it returns. It returns nil on cancellation.

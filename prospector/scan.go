@@ -65,6 +65,7 @@ func (p *Prospector) scan(ctx context.Context, w *fsnotify.Watcher, all bool) {
 		p.limits.check(p.log, p.inputs, len(seen), len(dirs))
 	}
 	p.firstRun = false
+	p.scans.Add(1)
 }
 
 // start starts harvesters for the candidates that need one, oldest first
@@ -121,9 +122,6 @@ func (p *Prospector) needsHarvester(c candidate) bool {
 			return false
 		}
 		return true
-	}
-	if e, ok := p.reg.Get(c.id.String()); ok && e.Offset == c.fi.Size() && !p.gzipCandidate(c) {
-		return false // read to its end before; a write will bring it back
 	}
 	if older := c.in.cfg.IgnoreOlder.D(); older > 0 && time.Since(c.fi.ModTime()) > older {
 		if _, ok := p.reg.Get(c.id.String()); !ok {
@@ -295,12 +293,18 @@ func (p *Prospector) consider(ctx context.Context, c candidate) {
 		f.Close()
 		return
 	}
+	if !ct.gz && start.Offset == ofi.Size() {
+		// Read to its end before: no harvester (and no fd) until it grows.
+		f.Close()
+		p.known[c.id] = &known{pos: start, fp: fp}
+		return
+	}
 	src := &event.Source{ID: c.id.String(), Path: c.path, Dev: c.id.dev, Inode: c.id.ino, Input: c.in.meta}
 	src.Fingerprint.Store(fp)
 	hcfg := c.in.hcfg
 	hcfg.Gzip = ct.gz
 	r := &running{wake: make(chan struct{}, 1), path: c.path, id: c.id}
-	r.h = harvester.New(hcfg, src, f, start, p.out, r.wake, p.stats, p.log)
+	r.h = harvester.New(hcfg, src, f, start, p.out, r.wake, p.stats, p.baseLog)
 	p.running[c.id], p.byPath[c.path] = r, r
 	delete(p.known, c.id)
 	p.open.Add(1)
@@ -336,16 +340,24 @@ func (p *Prospector) resumeAt(c candidate, ct content, fp event.FingerprintValue
 	// 2. A copy of content a running harvester is still reading: wait
 	// until the original is truncated or closed, and continue from there.
 	for _, r := range p.running {
-		if sameContent(ct, fp, r.h.Source().Fingerprint.Load()) {
+		if sameContent(ct, fp, p.currentHead(r)) {
 			p.log.Debug("copy of a file still being read, waiting", "path", c.path, "original", r.path)
 			return event.Position{}, false
 		}
 	}
 	// 3. Content read before under another inode (copytruncate, rotated
 	// and compressed, moved): continue where it stopped.
-	if pos, ok := p.index.lookup(ct, fp); ok && (ct.gz || pos.Offset <= size) && ct.check(pos) {
-		p.log.Info("file continues known content", "path", c.path, "offset", pos.Offset)
-		return pos, true
+	if pos, ok := p.index.lookup(ct, fp); ok {
+		switch {
+		case !ct.gz && pos.Offset > size:
+			// Shorter than what was read of the original (a copy taken
+			// before the original's last lines): all of it was read.
+			p.log.Info("file is a copy of content already read", "path", c.path, "size", size)
+			return event.Position{Offset: size, TailLen: -1}, true
+		case ct.check(pos):
+			p.log.Info("file continues known content", "path", c.path, "offset", pos.Offset)
+			return pos, true
+		}
 	}
 	// 4. New content.
 	if c.rotated && c.fi.ModTime().Before(p.since) {
@@ -357,6 +369,33 @@ func (p *Prospector) resumeAt(c candidate, ct content, fp event.FingerprintValue
 		return event.Position{Offset: endOfLastLine(ct.f, size), TailLen: -1}, true
 	}
 	return event.Position{}, true
+}
+
+// currentHead is a running harvester's fingerprint, taken again from its
+// file while it covers less than the fingerprint size (the file may have
+// grown since).
+func (p *Prospector) currentHead(r *running) event.FingerprintValue {
+	fp := r.h.Source().Fingerprint.Load()
+	if fp.Len >= event.FingerprintSize || r.h.Gzip() {
+		return fp
+	}
+	f, err := os.Open(r.path)
+	if err != nil {
+		return fp
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !sameID(fi, r.id) {
+		return fp
+	}
+	if now, err := event.HashHead(f, event.FingerprintSize); err == nil {
+		return now
+	}
+	return fp
+}
+
+func sameID(fi os.FileInfo, id fileID) bool {
+	got, err := identity(fi)
+	return err == nil && got == id
 }
 
 // endOfLastLine is the offset just after the last newline before size.

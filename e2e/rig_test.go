@@ -1,0 +1,168 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/logship/logship/internal/kafkatest"
+	"github.com/logship/logship/internal/testlines"
+)
+
+// rig runs the binary on one input against an in-process broker and counts
+// what arrives. The input is given as YAML keys (paths and options).
+type rig struct {
+	t        *testing.T
+	kc       *kafkatest.Cluster
+	dir      string
+	logs     string
+	cfg      string
+	a        *agent
+	runs     int
+	consumer *kafkatest.Consumer
+	seen     *testlines.Seen
+	base     [2]int // fds, goroutines
+}
+
+const rigConfig = `
+inputs:
+  - scan_frequency: 200ms
+    close_inactive: 1s
+%s
+registry: {path: "%s/data/registry.json", flush_interval: 100ms}
+output: {kafka: {hosts: ["%s"], topic: logs, codec: raw}}
+shutdown_timeout: 10s
+logging: {level: debug, metrics: {period: 100ms}}
+`
+
+func newRig(t *testing.T, input string) *rig {
+	t.Helper()
+	r := &rig{t: t, kc: kafkatest.Start(t), dir: t.TempDir(), seen: testlines.NewSeen()}
+	r.logs = filepath.Join(r.dir, "logs")
+	if err := os.MkdirAll(r.logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	input = regexp.MustCompile(`(?m)^`).ReplaceAllString(fmt.Sprintf(input, r.logs), "    ")
+	r.cfg = filepath.Join(r.dir, "agent.yml")
+	if err := os.WriteFile(r.cfg, fmt.Appendf(nil, rigConfig, input, r.dir, r.kc.Addr), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.consumer = kafkatest.NewConsumer(t, r.kc.Addr, "logs")
+	return r
+}
+
+func (r *rig) path(name string) string { return filepath.Join(r.logs, name) }
+
+func (r *rig) start() {
+	r.t.Helper()
+	r.a = startAgent(r.t, r.cfg, r.runs)
+	r.runs++
+	r.waitFor("the agent's first progress line", func() bool { _, ok := r.progress(); return ok })
+}
+
+func (r *rig) stop() {
+	r.t.Helper()
+	r.a.term(r.t)
+	r.a = nil
+}
+
+// progress returns the last progress line's goroutines and open_files.
+func (r *rig) progress() ([2]int, bool) {
+	data, err := os.ReadFile(r.a.log.Name())
+	if err != nil {
+		return [2]int{}, false
+	}
+	m := progressLine.FindAllSubmatch(data, -1)
+	if len(m) == 0 {
+		return [2]int{}, false
+	}
+	last := m[len(m)-1]
+	g, _ := strconv.Atoi(string(last[2]))
+	o, _ := strconv.Atoi(string(last[1]))
+	return [2]int{g, o}, true
+}
+
+var progressLine = regexp.MustCompile(`msg=progress .*open_files=(\d+) .*goroutines=(\d+)`)
+
+func (r *rig) fds() int {
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", r.a.cmd.Process.Pid))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// baseline records the agent's fds and goroutines now.
+func (r *rig) baseline() {
+	r.t.Helper()
+	time.Sleep(300 * time.Millisecond) // a fresh progress line
+	p, _ := r.progress()
+	r.base = [2]int{r.fds(), p[0]}
+}
+
+// settle waits until open files are down to n, then takes the baseline.
+func (r *rig) settle(n int) {
+	r.t.Helper()
+	r.waitFor(fmt.Sprintf("%d open files", n), func() bool { p, _ := r.progress(); return p[1] == n })
+	r.baseline()
+}
+
+// backToBaseline waits until fds and goroutines are down to the baseline.
+func (r *rig) backToBaseline() {
+	r.t.Helper()
+	var fds, g int
+	ok := r.poll(20*time.Second, func() bool {
+		p, _ := r.progress()
+		fds, g = r.fds(), p[0]
+		return fds <= r.base[0] && g <= r.base[1]
+	})
+	if !ok {
+		r.t.Fatalf("fds %d (baseline %d), goroutines %d (baseline %d)", fds, r.base[0], g, r.base[1])
+	}
+}
+
+func (r *rig) poll(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
+}
+
+func (r *rig) waitFor(what string, cond func() bool) {
+	r.t.Helper()
+	if !r.poll(30*time.Second, cond) {
+		r.t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// consume waits until n distinct lines arrived.
+func (r *rig) consume(n int) {
+	r.t.Helper()
+	if !r.consumer.Until(r.t.Context(), 90*time.Second, func(rec *kgo.Record) { r.seen.Add(string(rec.Value)) },
+		func() bool { return r.seen.Distinct() >= n }) {
+		r.t.Fatalf("%d of %d lines arrived", r.seen.Distinct(), n)
+	}
+}
+
+// exactlyOnce waits for the lines [0, n) of streams, then checks that
+// nothing else and nothing twice arrived.
+func (r *rig) exactlyOnce(streams, n int) {
+	r.t.Helper()
+	r.consume(streams * n)
+	for _, rec := range r.consumer.Poll(r.t.Context(), 500*time.Millisecond) {
+		r.seen.Add(string(rec.Value))
+	}
+	if miss := r.seen.Missing(streams, n); len(miss) > 0 || r.seen.Distinct() != streams*n || r.seen.Dups != 0 || r.seen.Bad != 0 {
+		r.t.Fatalf("%d distinct of %d, %d duplicates, %d malformed; missing e.g. %v", r.seen.Distinct(), streams*n, r.seen.Dups, r.seen.Bad, miss)
+	}
+}
