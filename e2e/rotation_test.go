@@ -100,6 +100,12 @@ func TestRotationRename(t *testing.T) {
 	}
 	r.exactlyOnce(1, 60_000)
 	r.backToBaseline()
+	// Rotated files are outside the glob: once closed, their entries go.
+	reg := filepath.Join(r.dir, "data", "registry.json")
+	r.waitFor("the registry to hold app.log alone", func() bool { return len(testlines.RegistryOffsets(t, reg)) == 1 })
+	if off := testlines.RegistryOffsets(t, reg)[app]; off != 10_000*testlines.LineLen {
+		t.Fatalf("app.log at %d in the registry, want %d", off, 10_000*testlines.LineLen)
+	}
 	t.Logf("%.0f lines/s written, 5 rotations", rate)
 }
 

@@ -343,3 +343,53 @@ func registryIn(t *testing.T, dir string) Registry {
 	}
 	return r
 }
+
+// clean_removed forgets files that are gone; clean_inactive forgets entries
+// not updated for that long; ignore_older keeps old unknown files unread.
+func TestCleanAndIgnoreOlder(t *testing.T) {
+	dir := t.TempDir()
+	reg, _ := registry.Open(filepath.Join(dir, "reg.json"), time.Second, slog.Default())
+	write(t, dir+"/old.log", "old line")
+	write(t, dir+"/kept.log", "kept")
+	gone := &event.Source{ID: "1:999999999", Path: dir + "/gone.log"}
+	reg.Commit(gone, event.Position{Offset: 10})
+	fi, _ := os.Stat(dir + "/kept.log")
+	kept, _ := identity(fi)
+	reg.Commit(&event.Source{ID: kept.String(), Path: dir + "/kept.log"}, event.Position{Offset: 5, TailLen: -1})
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(dir+"/old.log", old, old); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := start(t, []config.Input{{
+		Paths:         []string{dir + "/*.log"},
+		IgnoreOlder:   config.Duration(200 * time.Millisecond),
+		CleanInactive: config.Duration(time.Second),
+		CleanRemoved:  true,
+	}}, reg)
+	waitFor(t, "the gone file's entry to be removed", func() bool { _, ok := reg.Get(gone.ID); return !ok })
+	if _, ok := reg.Get(kept.String()); !ok {
+		t.Fatal("an existing, recently updated file was forgotten")
+	}
+	waitFor(t, "clean_inactive", func() bool { _, ok := reg.Get(kept.String()); return !ok })
+	if n := h.sink.count(); n != 0 {
+		t.Fatalf("%d lines read: ignore_older files must stay unread", n)
+	}
+}
+
+func TestLimitWarnings(t *testing.T) {
+	var buf syncBuf
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	var l limitCheck
+	l.check(log, []*input{{cfg: config.Input{}}}, 1<<40, 1<<40)
+	for _, want := range []string{"RLIMIT_NOFILE", "max_user_watches"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("no warning about %s:\n%s", want, buf.String())
+		}
+	}
+	var quiet syncBuf
+	var l2 limitCheck
+	l2.check(slog.New(slog.NewTextHandler(&quiet, nil)), []*input{{cfg: config.Input{HarvesterLimit: 10}}}, 5, 1)
+	if quiet.String() != "" {
+		t.Errorf("warned for a small configuration:\n%s", quiet.String())
+	}
+}
