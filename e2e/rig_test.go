@@ -154,14 +154,31 @@ func (r *rig) consume(n int) {
 	}
 }
 
+// begin writes n lines of stream s to name, starts the agent, waits for the
+// lines and takes the baseline.
+func (r *rig) begin(name string, s, n int) string {
+	r.t.Helper()
+	path := r.path(name)
+	testlines.Append(r.t, path, s, 0, n)
+	r.start()
+	r.consume(n)
+	r.baseline()
+	return path
+}
+
+// drain adds what arrives within one more poll: late duplicates show here.
+func (r *rig) drain() {
+	for _, rec := range r.consumer.Poll(r.t.Context(), 500*time.Millisecond) {
+		r.seen.Add(string(rec.Value))
+	}
+}
+
 // exactlyOnce waits for the lines [0, n) of streams, then checks that
 // nothing else and nothing twice arrived.
 func (r *rig) exactlyOnce(streams, n int) {
 	r.t.Helper()
 	r.consume(streams * n)
-	for _, rec := range r.consumer.Poll(r.t.Context(), 500*time.Millisecond) {
-		r.seen.Add(string(rec.Value))
-	}
+	r.drain()
 	if miss := r.seen.Missing(streams, n); len(miss) > 0 || r.seen.Distinct() != streams*n || r.seen.Dups != 0 || r.seen.Bad != 0 {
 		r.t.Fatalf("%d distinct of %d, %d duplicates, %d malformed; missing e.g. %v", r.seen.Distinct(), streams*n, r.seen.Dups, r.seen.Bad, miss)
 	}

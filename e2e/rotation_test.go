@@ -87,11 +87,7 @@ func gzipFile(t *testing.T, from, to string) {
 // Rename rotation every 10,000 lines while writing ~10,000 lines/s.
 func TestRotationRename(t *testing.T) {
 	r := newRig(t, `paths: ["%s/app.log"]`)
-	app := r.path("app.log")
-	testlines.Append(t, app, 0, 0, 1000)
-	r.start()
-	r.consume(1000)
-	r.baseline()
+	app := r.begin("app.log", 0, 1000)
 	start := time.Now()
 	write(t, app, 0, 1000, 60_000, 500, 50*time.Millisecond, 10_000, func() { renameRotate(t, app) })
 	rate := float64(59_000) / time.Since(start).Seconds()
@@ -115,11 +111,7 @@ func TestRotationRenameGzip(t *testing.T) {
 	r := newRig(t, `paths: ["%[1]s/app.log"]
 rotated_files: ["%[1]s/app.log.*"]
 decompress: auto`)
-	app := r.path("app.log")
-	testlines.Append(t, app, 0, 0, 1000)
-	r.start()
-	r.consume(1000)
-	r.baseline()
+	app := r.begin("app.log", 0, 1000)
 	write(t, app, 0, 1000, 50_000, 500, 50*time.Millisecond, 10_000, func() {
 		shift(t, app, ".gz")
 		renameRotate(t, app)
@@ -135,11 +127,7 @@ decompress: auto`)
 func TestRotationCopyTruncate(t *testing.T) {
 	r := newRig(t, `paths: ["%[1]s/app.log"]
 rotated_files: ["%[1]s/app.log.*"]`)
-	app := r.path("app.log")
-	testlines.Append(t, app, 0, 0, 1000)
-	r.start()
-	r.consume(1000)
-	r.baseline()
+	app := r.begin("app.log", 0, 1000)
 	window := map[int]bool{}
 	seq := 1000
 	for range 4 {
@@ -162,10 +150,7 @@ rotated_files: ["%[1]s/app.log.*"]`)
 	testlines.Append(t, app, 0, seq, seq+1000)
 	seq += 1000
 	r.consume(seq - len(window))
-	time.Sleep(time.Second) // lines in the window may still come
-	for _, rec := range r.consumer.Poll(t.Context(), 500*time.Millisecond) {
-		r.seen.Add(string(rec.Value))
-	}
+	r.drain() // lines in the window may still come
 	lost := 0
 	for i := range seq {
 		n := r.seen.Count[[2]int{0, i}]
@@ -217,10 +202,7 @@ rotated_files: ["%[1]s/app.log.*"]`)
 // A file deleted while it is being read is read to its end, then closed.
 func TestDeleteWhileReading(t *testing.T) {
 	r := newRig(t, `paths: ["%s/*.log"]`)
-	testlines.Append(t, r.path("keep.log"), 1, 0, 10)
-	r.start()
-	r.consume(10)
-	r.baseline()
+	r.begin("keep.log", 1, 10)
 	testlines.Append(t, r.path("big.log"), 0, 0, 300_000)
 	r.waitFor("the first lines of big.log", func() bool {
 		for _, rec := range r.consumer.Poll(t.Context(), 100*time.Millisecond) {
@@ -245,10 +227,7 @@ func TestDeleteWhileReading(t *testing.T) {
 // start, while running and across a restart.
 func TestInodeReuse(t *testing.T) {
 	r := newRig(t, `paths: ["%s/*.log"]`)
-	testlines.Append(t, r.path("a.log"), 0, 0, 3000)
-	r.start()
-	r.consume(3000)
-	r.baseline()
+	r.begin("a.log", 0, 3000)
 	ino := inode(t, r.path("a.log"))
 	reuse := func(stream int) {
 		if err := os.Remove(r.path("a.log")); err != nil {
@@ -315,10 +294,7 @@ func inode(t *testing.T, path string) uint64 {
 // Truncation to zero, then new lines: read again from the start.
 func TestTruncateAndRegrow(t *testing.T) {
 	r := newRig(t, `paths: ["%s/a.log"]`)
-	testlines.Append(t, r.path("a.log"), 0, 0, 2000)
-	r.start()
-	r.consume(2000)
-	r.baseline()
+	r.begin("a.log", 0, 2000)
 	if err := os.Truncate(r.path("a.log"), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -326,10 +302,7 @@ func TestTruncateAndRegrow(t *testing.T) {
 	// truncation, the bytes before the old offset do.
 	testlines.Append(t, r.path("a.log"), 1, 0, 3000)
 	r.consume(5000)
-	time.Sleep(500 * time.Millisecond)
-	for _, rec := range r.consumer.Poll(t.Context(), 500*time.Millisecond) {
-		r.seen.Add(string(rec.Value))
-	}
+	r.drain()
 	if r.seen.Dups != 0 || r.seen.Distinct() != 5000 || len(r.seen.Missing(2, 2000)) > 0 {
 		t.Fatalf("%d distinct, %d duplicates, missing %v", r.seen.Distinct(), r.seen.Dups, r.seen.Missing(2, 2000))
 	}
@@ -339,10 +312,7 @@ func TestTruncateAndRegrow(t *testing.T) {
 // A file shorter than the fingerprint: shipped, grown, restarted, no repeats.
 func TestShortFile(t *testing.T) {
 	r := newRig(t, `paths: ["%s/a.log"]`)
-	testlines.Append(t, r.path("a.log"), 0, 0, 3) // 192 bytes
-	r.start()
-	r.consume(3)
-	r.baseline()
+	r.begin("a.log", 0, 3) // 192 bytes
 	testlines.Append(t, r.path("a.log"), 0, 3, 5)
 	r.consume(5)
 	r.stop()

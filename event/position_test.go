@@ -12,7 +12,7 @@ func TestPositionCheck(t *testing.T) {
 	after := func(line string, end int, trunc bool) Position {
 		return PositionAfter(&Event{Line: []byte(line), End: int64(end), Truncated: trunc})
 	}
-	p1 := after("first", 7, false)                           // a CRLF line
+	p1 := after("first", 7, false)                              // a CRLF line
 	p2 := after("second "+long, 7+len("second "+long)+1, false) // longer than the tail
 	for _, tc := range []struct {
 		name string
