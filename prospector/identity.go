@@ -78,3 +78,18 @@ func isGzip(f *os.File) bool {
 	n, _ := f.ReadAt(magic[:], 0)
 	return n == 2 && magic[0] == 0x1f && magic[1] == 0x8b
 }
+
+// gzipComplete reports whether f holds a whole gzip stream, trailer
+// included. A compressed file still being written must not be read: its
+// content cannot be matched to what was read before, nor read to its end.
+func gzipComplete(f *os.File) bool {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return false
+	}
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return false
+	}
+	_, err = io.Copy(io.Discard, zr)
+	return err == nil
+}

@@ -282,6 +282,11 @@ func (p *Prospector) consider(ctx context.Context, c candidate) {
 		return // replaced since the glob: the next scan sees the new file
 	}
 	ct := content{f: f, gz: p.gzipCandidate(c) && isGzip(f)}
+	if ct.gz && !gzipComplete(f) {
+		f.Close()
+		p.log.Debug("compressed file incomplete (still being written?), waiting", "path", c.path)
+		return
+	}
 	fp, err := ct.head(event.FingerprintSize)
 	if err != nil {
 		f.Close()
