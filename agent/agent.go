@@ -55,6 +55,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		log.Info("embedded kafka broker started; read it with kcat -C -b "+k.Hosts[0]+" -t "+k.Topic,
 			"addr", k.Hosts[0], "topic", k.Topic)
 	}
+	if k.TLS.Enabled && k.TLS.VerificationMode == "none" {
+		log.Warn("output.kafka.tls.verification_mode is none: the broker's certificate is not checked")
+	}
 	out, err := kafka.New(k, host, log)
 	if err != nil {
 		return err

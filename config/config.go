@@ -81,10 +81,42 @@ type Kafka struct {
 	MaxMessageBytes int      `yaml:"max_message_bytes"`
 	Codec           string   `yaml:"codec"`
 	Embedded        bool     `yaml:"embedded"`
+	SASL            SASL     `yaml:"sasl"`
+	TLS             TLS      `yaml:"tls"`
 	// Partitions is the partition count of topics the embedded broker
 	// creates; ignored unless Embedded.
 	EmbeddedPartitions int `yaml:"embedded_partitions"`
 }
+
+// SASL configures authentication to Kafka.
+type SASL struct {
+	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty means none.
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	Password  Secret `yaml:"password"`
+}
+
+// TLS configures encryption (and client certificates) towards Kafka.
+type TLS struct {
+	Enabled bool `yaml:"enabled"`
+	// CertificateAuthorities are PEM files of the CAs to trust; the
+	// system's pool when empty.
+	CertificateAuthorities []string `yaml:"certificate_authorities"`
+	// Certificate and Key are PEM files of a client certificate (mutual TLS).
+	Certificate string `yaml:"certificate"`
+	Key         string `yaml:"key"`
+	// VerificationMode is full (the default) or none (insecure).
+	VerificationMode string `yaml:"verification_mode"`
+	// ServerName overrides the name checked in the broker's certificate.
+	ServerName string `yaml:"server_name"`
+}
+
+// SASL mechanisms.
+const (
+	SASLPlain       = "PLAIN"
+	SASLSCRAMSHA256 = "SCRAM-SHA-256"
+	SASLSCRAMSHA512 = "SCRAM-SHA-512"
+)
 
 // Codecs for Kafka record values.
 const (
@@ -127,6 +159,7 @@ func Default() Config {
 			MaxMessageBytes:    1000000,
 			Codec:              CodecJSON,
 			EmbeddedPartitions: 3,
+			TLS:                TLS{VerificationMode: "full"},
 		}},
 		ShutdownTimeout: Duration(10 * time.Second),
 		Logging:         Logging{Level: "info", Format: "text", Metrics: LoggingMetrics{Period: Duration(30 * time.Second)}},

@@ -90,3 +90,26 @@ func (b ByteSize) MarshalYAML() (any, error) {
 	}
 	return int64(b), nil
 }
+
+// Secret is a string that never shows: it prints and marshals as "[redacted]".
+type Secret string
+
+// Redacted is what a set Secret shows instead of its value.
+const Redacted = "[redacted]"
+
+// String implements fmt.Stringer.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return Redacted
+}
+
+// GoString implements fmt.GoStringer, for %#v.
+func (s Secret) GoString() string { return fmt.Sprintf("%q", s.String()) }
+
+// MarshalYAML implements yaml.Marshaler.
+func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+// Value is the secret itself, for where it is used.
+func (s Secret) Value() string { return string(s) }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -29,6 +30,18 @@ func (v *validator) add(path, format string, args ...any) {
 func (v *validator) positive(path string, n int64) {
 	if n <= 0 {
 		v.add(path, "must be greater than zero")
+	}
+}
+
+// readable checks that a configured file (if any) can be read.
+func (v *validator) readable(path, name string) {
+	if name == "" {
+		return
+	}
+	if f, err := os.Open(name); err != nil {
+		v.add(path, "%v", err)
+	} else {
+		f.Close()
 	}
 }
 
@@ -156,6 +169,24 @@ func (k *Kafka) validate(v *validator, path string) {
 	v.oneOf(path+".codec", k.Codec, CodecJSON, CodecRaw)
 	if k.Embedded {
 		v.positive(path+".embedded_partitions", int64(k.EmbeddedPartitions))
+	}
+	if m := k.SASL.Mechanism; m != "" {
+		v.oneOf(path+".sasl.mechanism", m, SASLPlain, SASLSCRAMSHA256, SASLSCRAMSHA512)
+		if k.SASL.Username == "" {
+			v.add(path+".sasl.username", "must not be empty with sasl.mechanism %s", m)
+		}
+	}
+	t := k.TLS
+	v.oneOf(path+".tls.verification_mode", t.VerificationMode, "full", "none")
+	if (t.Certificate == "") != (t.Key == "") {
+		v.add(path+".tls.certificate", "certificate and key go together (mutual TLS)")
+	}
+	if t.Enabled {
+		for i, f := range t.CertificateAuthorities {
+			v.readable(path+".tls.certificate_authorities["+strconv.Itoa(i)+"]", f)
+		}
+		v.readable(path+".tls.certificate", t.Certificate)
+		v.readable(path+".tls.key", t.Key)
 	}
 }
 

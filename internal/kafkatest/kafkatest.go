@@ -56,15 +56,16 @@ type Consumer struct {
 	cl *kgo.Client
 }
 
-// NewConsumer starts a consumer of topic on addr, closed when the test ends.
-func NewConsumer(t testing.TB, addr, topic string) *Consumer {
+// NewConsumer starts a consumer of topic on addr, closed when the test ends;
+// opts add to its options (SASL, TLS).
+func NewConsumer(t testing.TB, addr, topic string, opts ...kgo.Opt) *Consumer {
 	t.Helper()
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(addr),
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(100*time.Millisecond),
-	)
+		kgo.FetchMaxWait(100 * time.Millisecond),
+	}, opts...)...)
 	if err != nil {
 		t.Fatalf("kgo client: %v", err)
 	}

@@ -141,7 +141,11 @@ func (o *Output) connect(ctx context.Context) (sarama.AsyncProducer, error) {
 			o.log.Info("connected to kafka", "hosts", o.cfg.Hosts, "topic", o.cfg.Topic)
 			return p, nil
 		}
-		o.log.Warn("kafka unreachable, retrying", "hosts", o.cfg.Hosts, "err", err, "retry_in", backoff)
+		if msg := authError(err, o.cfg.SASL.Mechanism != ""); msg != "" {
+			o.log.Error(msg, "hosts", o.cfg.Hosts, "err", err, "retry_in", backoff)
+		} else {
+			o.log.Warn("kafka unreachable, retrying", "hosts", o.cfg.Hosts, "err", err, "retry_in", backoff)
+		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()

@@ -124,11 +124,11 @@ func (p *pipeline) stop(t *testing.T) {
 
 // consumeExactlyOnce reads topic until want distinct values arrived and
 // fails on any duplicate.
-func consumeExactlyOnce(t *testing.T, addr, topic string, want int, value func(*kgo.Record) string) map[string]*kgo.Record {
+func consumeExactlyOnce(t *testing.T, addr, topic string, want int, value func(*kgo.Record) string, opts ...kgo.Opt) map[string]*kgo.Record {
 	t.Helper()
 	seen := make(map[string]*kgo.Record, want)
 	dups := 0
-	c := kafkatest.NewConsumer(t, addr, topic)
+	c := kafkatest.NewConsumer(t, addr, topic, opts...)
 	ok := c.Until(t.Context(), 60*time.Second, func(r *kgo.Record) {
 		v := value(r)
 		if seen[v] != nil {

@@ -51,6 +51,9 @@ func saramaConfig(k config.Kafka) (*sarama.Config, error) {
 	default:
 		return nil, fmt.Errorf("output.kafka.compression: unknown codec %q", k.Compression)
 	}
+	if err := configureSecurity(c, k); err != nil {
+		return nil, err
+	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("output.kafka: %w", err)
 	}
