@@ -83,6 +83,24 @@ type Kafka struct {
 	Embedded        bool     `yaml:"embedded"`
 	SASL            SASL     `yaml:"sasl"`
 	TLS             TLS      `yaml:"tls"`
+
+	// Idempotent makes re-sends unable to duplicate; nil means on when
+	// required_acks is -1.
+	Idempotent *bool `yaml:"idempotent"`
+	// MaxInFlight bounds the batches sent and not yet acknowledged.
+	MaxInFlight        int      `yaml:"max_in_flight"`
+	Retry              Backoff  `yaml:"retry"`
+	BrokerTimeout      Duration `yaml:"broker_timeout"`
+	Timeout            Duration `yaml:"timeout"`
+	KeepAlive          Duration `yaml:"keep_alive"`
+	Metadata           Metadata `yaml:"metadata"`
+	CompressionLevel   *int     `yaml:"compression_level"`
+	BulkMaxSize        int      `yaml:"bulk_max_size"`
+	BulkFlushFrequency Duration `yaml:"bulk_flush_frequency"`
+	// OnPermanentError is what happens to an event Kafka will never take
+	// (too large, invalid, not authorised): drop or dead_letter.
+	OnPermanentError string     `yaml:"on_permanent_error"`
+	DeadLetter       DeadLetter `yaml:"dead_letter"`
 	// Partitions is the partition count of topics the embedded broker
 	// creates; ignored unless Embedded.
 	EmbeddedPartitions int `yaml:"embedded_partitions"`
@@ -109,6 +127,47 @@ type TLS struct {
 	VerificationMode string `yaml:"verification_mode"`
 	// ServerName overrides the name checked in the broker's certificate.
 	ServerName string `yaml:"server_name"`
+}
+
+// Backoff is a retry schedule: Backoff doubling up to MaxBackoff.
+type Backoff struct {
+	Backoff    Duration `yaml:"backoff"`
+	MaxBackoff Duration `yaml:"max_backoff"`
+}
+
+// Metadata configures how the Kafka client refreshes cluster metadata.
+type Metadata struct {
+	RefreshFrequency Duration      `yaml:"refresh_frequency"`
+	Retry            MetadataRetry `yaml:"retry"`
+}
+
+// MetadataRetry is how often and how fast a failed metadata request is retried.
+type MetadataRetry struct {
+	Max     int      `yaml:"max"`
+	Backoff Duration `yaml:"backoff"`
+}
+
+// DeadLetter is where events Kafka rejected for good are kept.
+type DeadLetter struct {
+	Path    string   `yaml:"path"`
+	MaxSize ByteSize `yaml:"max_size"`
+}
+
+// Permanent error policies.
+const (
+	PermanentDrop       = "drop"
+	PermanentDeadLetter = "dead_letter"
+)
+
+// VersionAuto asks the broker which protocol versions it speaks.
+const VersionAuto = "auto"
+
+// IsIdempotent reports whether the producer is idempotent.
+func (k Kafka) IsIdempotent() bool {
+	if k.Idempotent != nil {
+		return *k.Idempotent
+	}
+	return k.RequiredAcks == -1
 }
 
 // SASL mechanisms.
@@ -160,6 +219,18 @@ func Default() Config {
 			Codec:              CodecJSON,
 			EmbeddedPartitions: 3,
 			TLS:                TLS{VerificationMode: "full"},
+			MaxInFlight:        5,
+			Retry:              Backoff{Backoff: Duration(100 * time.Millisecond), MaxBackoff: Duration(10 * time.Second)},
+			BrokerTimeout:      Duration(10 * time.Second),
+			Timeout:            Duration(30 * time.Second),
+			Metadata: Metadata{
+				RefreshFrequency: Duration(10 * time.Minute),
+				Retry:            MetadataRetry{Max: 3, Backoff: Duration(250 * time.Millisecond)},
+			},
+			BulkMaxSize:        2048,
+			BulkFlushFrequency: Duration(10 * time.Millisecond),
+			OnPermanentError:   PermanentDeadLetter,
+			DeadLetter:         DeadLetter{Path: "data/dead-letter.ndjson", MaxSize: 100 * MiB},
 		}},
 		ShutdownTimeout: Duration(10 * time.Second),
 		Logging:         Logging{Level: "info", Format: "text", Metrics: LoggingMetrics{Period: Duration(30 * time.Second)}},

@@ -156,10 +156,47 @@ func (k *Kafka) validate(v *validator, path string) {
 	if k.Topic == "" {
 		v.add(path+".topic", "must not be empty")
 	}
-	if ver, err := ParseKafkaVersion(k.Version); err != nil {
-		v.add(path+".version", "%q is not a Kafka version such as \"2.1.0\"", k.Version)
-	} else if !ver.IsAtLeast(MinKafkaVersion) {
-		v.add(path+".version", "%q is older than the oldest supported version %s", k.Version, MinKafkaVersion)
+	if k.Version != VersionAuto {
+		if ver, err := ParseKafkaVersion(k.Version); err != nil {
+			v.add(path+".version", "%q is not a Kafka version such as \"2.1.0\" (or auto)", k.Version)
+		} else if !ver.IsAtLeast(MinKafkaVersion) {
+			v.add(path+".version", "%q is older than the oldest supported version %s", k.Version, MinKafkaVersion)
+		}
+	}
+	if k.IsIdempotent() && k.RequiredAcks != -1 {
+		v.add(path+".idempotent", "needs required_acks: -1")
+	}
+	v.positive(path+".max_in_flight", int64(k.MaxInFlight))
+	v.positive(path+".retry.backoff", int64(k.Retry.Backoff))
+	if k.Retry.MaxBackoff < k.Retry.Backoff {
+		v.add(path+".retry.max_backoff", "%s is less than retry.backoff (%s)", k.Retry.MaxBackoff.D(), k.Retry.Backoff.D())
+	}
+	v.positive(path+".broker_timeout", int64(k.BrokerTimeout))
+	v.positive(path+".timeout", int64(k.Timeout))
+	if k.KeepAlive < 0 {
+		v.add(path+".keep_alive", "must not be negative")
+	}
+	v.positive(path+".metadata.refresh_frequency", int64(k.Metadata.RefreshFrequency))
+	if k.Metadata.Retry.Max < 0 {
+		v.add(path+".metadata.retry.max", "must not be negative")
+	}
+	if k.BulkMaxSize < 0 {
+		v.add(path+".bulk_max_size", "must not be negative (0 means no limit)")
+	}
+	v.positive(path+".bulk_flush_frequency", int64(k.BulkFlushFrequency))
+	v.oneOf(path+".on_permanent_error", k.OnPermanentError, PermanentDrop, PermanentDeadLetter)
+	if k.OnPermanentError == PermanentDeadLetter {
+		if k.DeadLetter.Path == "" {
+			v.add(path+".dead_letter.path", "must not be empty with on_permanent_error: dead_letter")
+		}
+		v.positive(path+".dead_letter.max_size", int64(k.DeadLetter.MaxSize))
+	}
+	if l := k.CompressionLevel; l != nil {
+		if lo, hi, ok := compressionLevels(k.Compression); !ok {
+			v.add(path+".compression_level", "compression %s has no levels", k.Compression)
+		} else if *l < lo || *l > hi {
+			v.add(path+".compression_level", "%d is outside %d..%d for %s", *l, lo, hi, k.Compression)
+		}
 	}
 	if k.RequiredAcks < -1 || k.RequiredAcks > 1 {
 		v.add(path+".required_acks", "%d is not one of -1 (all), 1 (leader), 0 (none)", k.RequiredAcks)
@@ -198,4 +235,17 @@ func ParseKafkaVersion(s string) (sarama.KafkaVersion, error) {
 		v, err = sarama.ParseKafkaVersion(s + ".0")
 	}
 	return v, err
+}
+
+// compressionLevels is the range of levels a codec accepts.
+func compressionLevels(codec string) (lo, hi int, ok bool) {
+	switch codec {
+	case "gzip":
+		return 1, 9, true
+	case "zstd":
+		return 1, 22, true
+	case "lz4":
+		return 0, 9, true
+	}
+	return 0, 0, false
 }

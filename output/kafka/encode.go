@@ -13,7 +13,6 @@ import (
 type encoder struct {
 	raw      bool
 	hostName string
-	maxValue int // the longest value sarama accepts
 
 	lastTime time.Time
 	timeBuf  []byte
@@ -22,29 +21,12 @@ type encoder struct {
 	srcTail  []byte // `,"input":{…},"host":{…},"fields":{…}}`
 }
 
-// appendValue appends e's record value to buf. A value longer than Kafka
-// accepts is shortened (the line is cut and flagged) rather than rejected.
-func (enc *encoder) appendValue(buf []byte, e *event.Event) ([]byte, bool) {
-	start := len(buf)
-	line, cut := e.Line, false
-	for {
-		if enc.raw {
-			buf = append(buf, line...)
-		} else {
-			buf = enc.appendJSON(buf, e, line, e.Truncated || cut)
-		}
-		over := len(buf) - start - enc.maxValue
-		if over <= 0 || len(line) == 0 {
-			return buf, cut
-		}
-		// Shrink the line in proportion to the overshoot (escaping may
-		// have multiplied its bytes) and try again; each round is
-		// shorter, so this ends. A rune cut in two becomes U+FFFD.
-		n := len(buf) - start
-		buf, cut = buf[:start], true
-		keep := int(int64(len(line)) * int64(enc.maxValue) / int64(n))
-		line = line[:min(keep, len(line)-1)]
+// appendValue appends e's record value to buf.
+func (enc *encoder) appendValue(buf []byte, e *event.Event) []byte {
+	if enc.raw {
+		return append(buf, e.Line...)
 	}
+	return enc.appendJSON(buf, e, e.Line, e.Truncated)
 }
 
 // appendJSON writes the event with Filebeat's field names:

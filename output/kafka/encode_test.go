@@ -31,36 +31,10 @@ func FuzzAppendString(f *testing.F) {
 	})
 }
 
-func TestShortenToFit(t *testing.T) {
-	src := &event.Source{Path: "/a.log", Input: &event.Input{Type: "log"}}
-	for _, raw := range []bool{true, false} {
-		enc := encoder{raw: raw, hostName: "h", maxValue: 1000}
-		line := bytes.Repeat([]byte(`"`), 5000) // doubles when escaped
-		e := &event.Event{Source: src, Line: line, Time: time.Now()}
-		v, cut := enc.appendValue(nil, e)
-		if !cut || len(v) > 1000 || len(v) < 900 {
-			t.Fatalf("raw=%v: cut %v, %d bytes", raw, cut, len(v))
-		}
-		if !raw {
-			var m map[string]any
-			if err := json.Unmarshal(v, &m); err != nil {
-				t.Fatalf("shortened value is not JSON: %v", err)
-			}
-			if flags, _ := m["log"].(map[string]any)["flags"].([]any); len(flags) != 1 || flags[0] != "truncated" {
-				t.Fatalf("shortened event not flagged: %v", m["log"])
-			}
-		}
-		short := &event.Event{Source: src, Line: []byte("ok"), Time: time.Now()}
-		if _, cut := enc.appendValue(nil, short); cut {
-			t.Fatal("short line cut")
-		}
-	}
-}
-
 func TestFieldsUnderRoot(t *testing.T) {
-	enc := encoder{hostName: "h", maxValue: 1 << 20}
+	enc := encoder{hostName: "h"}
 	src := &event.Source{Path: "/a.log", Input: &event.Input{Type: "log", FieldsJSON: []byte(`{"env":"prod"}`), FieldsUnderRoot: true}}
-	v, _ := enc.appendValue(nil, &event.Event{Source: src, Line: []byte("x"), Time: time.Now()})
+	v := enc.appendValue(nil, &event.Event{Source: src, Line: []byte("x"), Time: time.Now()})
 	var m map[string]any
 	if err := json.Unmarshal(v, &m); err != nil {
 		t.Fatal(err)
@@ -71,7 +45,7 @@ func TestFieldsUnderRoot(t *testing.T) {
 }
 
 func BenchmarkEncodeJSON(b *testing.B) {
-	enc := encoder{hostName: "host-01", maxValue: 1 << 20}
+	enc := encoder{hostName: "host-01"}
 	src := &event.Source{Path: "/var/log/app/service.log", Input: &event.Input{Type: "log", FieldsJSON: []byte(`{"service":"web"}`)}}
 	line := bytes.Repeat([]byte("abcdefghij"), 20)
 	e := &event.Event{Source: src, Line: line, Time: time.Now(), Offset: 123456}
@@ -79,6 +53,6 @@ func BenchmarkEncodeJSON(b *testing.B) {
 	b.SetBytes(int64(len(line)))
 	b.ReportAllocs()
 	for b.Loop() {
-		buf, _ = enc.appendValue(buf[:0], e)
+		buf = enc.appendValue(buf[:0], e)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/logship/logship/config"
+	"github.com/logship/logship/event"
 	"github.com/logship/logship/spooler"
 )
 
@@ -20,8 +21,10 @@ type Stats struct {
 	Published    int64     // events handed to sarama, first attempts
 	Acked        int64     // events of fully acknowledged batches
 	Retries      int64     // re-sends after a failed delivery
-	Shortened    int64     // values cut to fit max_message_bytes
 	Inflight     int64     // events sent and not yet acknowledged
+	// Dropped and DeadLettered count events Kafka rejected for good, by reason.
+	Dropped      map[string]int64
+	DeadLettered map[string]int64
 	Connected    bool      // a producer is up
 	LastDelivery time.Time // zero before the first acknowledgement
 }
@@ -49,15 +52,22 @@ type Output struct {
 
 	inflight atomic.Int64
 	idle     chan struct{} // capacity 1: inflight reached zero
+	slots    chan struct{} // one per batch in flight (max_in_flight)
 
-	published, acked, retries, shortened atomic.Int64
-	lastDelivery                         atomic.Int64 // unix nanoseconds
-	failLog                              rateLog
+	dead       *deadLetter // nil with on_permanent_error: drop
+	rejectMu   sync.Mutex
+	dropped    map[string]int64
+	deadLetter map[string]int64
+
+	published, acked, retries atomic.Int64
+	lastDelivery              atomic.Int64 // unix nanoseconds
+	failLog                   rateLog
 }
 
 // msgMeta travels in a ProducerMessage's Metadata.
 type msgMeta struct {
 	batch    *batchState
+	event    *event.Event
 	attempts int
 }
 
@@ -68,7 +78,7 @@ type batchState struct {
 	msgs  []sarama.ProducerMessage
 	metas []msgMeta
 	buf   []byte
-	left  int // touched only by the drain loop
+	left  atomic.Int64 // messages not yet acknowledged or rejected for good
 }
 
 var statePool = sync.Pool{New: func() any { return new(batchState) }}
@@ -83,13 +93,25 @@ func New(cfg config.Kafka, hostName string, log *slog.Logger) (*Output, error) {
 	o := &Output{
 		cfg: cfg, sc: sc,
 		log:      log.With("component", "output", "output", "kafka"),
-		enc:      encoder{raw: cfg.Codec == config.CodecRaw, hostName: hostName, maxValue: cfg.MaxMessageBytes - recordOverhead},
+		enc:      encoder{raw: cfg.Codec == config.CodecRaw, hostName: hostName},
 		ready:    make(chan struct{}),
 		stop:     make(chan struct{}),
 		retryAdd: make(chan struct{}, 1),
 		idle:     make(chan struct{}, 1),
+		slots:    make(chan struct{}, cfg.MaxInFlight),
+		dropped:  make(map[string]int64), deadLetter: make(map[string]int64),
 	}
-	o.newPro = func() (sarama.AsyncProducer, error) { return sarama.NewAsyncProducer(cfg.Hosts, sc) }
+	if cfg.OnPermanentError == config.PermanentDeadLetter {
+		o.dead = &deadLetter{path: cfg.DeadLetter.Path, maxSize: int64(cfg.DeadLetter.MaxSize)}
+	}
+	o.newPro = func() (sarama.AsyncProducer, error) {
+		if cfg.Version == config.VersionAuto {
+			if err := checkBrokerVersion(cfg.Hosts, sc); err != nil {
+				return nil, err
+			}
+		}
+		return sarama.NewAsyncProducer(cfg.Hosts, sc)
+	}
 	return o, nil
 }
 
@@ -97,8 +119,16 @@ func New(cfg config.Kafka, hostName string, log *slog.Logger) (*Output, error) {
 func (o *Output) Stats() Stats {
 	st := Stats{
 		Published: o.published.Load(), Acked: o.acked.Load(), Retries: o.retries.Load(),
-		Shortened: o.shortened.Load(), Inflight: o.inflight.Load(),
+		Inflight: o.inflight.Load(), Dropped: map[string]int64{}, DeadLettered: map[string]int64{},
 	}
+	o.rejectMu.Lock()
+	for k, v := range o.dropped {
+		st.Dropped[k] = v
+	}
+	for k, v := range o.deadLetter {
+		st.DeadLettered[k] = v
+	}
+	o.rejectMu.Unlock()
 	select {
 	case <-o.ready:
 		st.Connected = true
@@ -141,7 +171,9 @@ func (o *Output) connect(ctx context.Context) (sarama.AsyncProducer, error) {
 			o.log.Info("connected to kafka", "hosts", o.cfg.Hosts, "topic", o.cfg.Topic)
 			return p, nil
 		}
-		if msg := authError(err, o.cfg.SASL.Mechanism != ""); msg != "" {
+		if errors.Is(err, errBrokerTooOld) {
+			o.log.Error("kafka broker too old", "err", err, "retry_in", backoff)
+		} else if msg := authError(err, o.cfg.SASL.Mechanism != ""); msg != "" {
 			o.log.Error(msg, "hosts", o.cfg.Hosts, "err", err, "retry_in", backoff)
 		} else {
 			o.log.Warn("kafka unreachable, retrying", "hosts", o.cfg.Hosts, "err", err, "retry_in", backoff)
@@ -179,29 +211,64 @@ func (o *Output) drain(p sarama.AsyncProducer) {
 }
 
 func (o *Output) delivered(m *sarama.ProducerMessage) {
-	meta := m.Metadata.(*msgMeta)
-	st := meta.batch
-	st.left--
-	if st.left == 0 {
-		n := len(st.msgs)
-		o.acked.Add(int64(n))
-		o.lastDelivery.Store(time.Now().UnixNano())
-		st.batch.Ack(n)
-		clear(st.msgs) // drop references to values and metadata
-		st.batch, st.buf = nil, st.buf[:0]
-		statePool.Put(st)
-		if o.inflight.Add(-int64(n)) == 0 {
-			select {
-			case o.idle <- struct{}{}:
-			default:
-			}
+	o.done(m.Metadata.(*msgMeta).batch)
+}
+
+// done counts one message of st as settled (delivered, or rejected for good
+// under the policy); the last one acknowledges the batch.
+func (o *Output) done(st *batchState) {
+	if st.left.Add(-1) != 0 {
+		return
+	}
+	n := len(st.msgs)
+	o.acked.Add(int64(n))
+	o.lastDelivery.Store(time.Now().UnixNano())
+	st.batch.Ack(n)
+	clear(st.msgs) // drop references to values and metadata
+	clear(st.metas)
+	st.batch, st.buf = nil, st.buf[:0]
+	statePool.Put(st)
+	<-o.slots
+	if o.inflight.Add(-int64(n)) == 0 {
+		select {
+		case o.idle <- struct{}{}:
+		default:
 		}
 	}
+}
+
+// reject settles an event Kafka will never take: it is dropped or written
+// to the dead letter file, counted, logged, and its offset may advance.
+func (o *Output) reject(st *batchState, e *event.Event, reason string, cause error) {
+	policy := config.PermanentDrop
+	if o.dead != nil {
+		policy = config.PermanentDeadLetter
+		if err := o.dead.write(e, o.cfg.Topic, reason, cause); err != nil {
+			// Not written: counted as dropped, and said loudly.
+			o.log.Error("dead letter write failed, event dropped", "path", e.Source.Path, "offset", e.Offset, "err", err)
+			policy = config.PermanentDrop
+		}
+	}
+	o.rejectMu.Lock()
+	if policy == config.PermanentDrop {
+		o.dropped[reason]++
+	} else {
+		o.deadLetter[reason]++
+	}
+	o.rejectMu.Unlock()
+	o.log.Warn("event rejected by kafka for good", "reason", reason, "policy", policy,
+		"path", e.Source.Path, "offset", e.Offset, "err", cause)
+	o.done(st)
 }
 
 // failed queues a message for re-sending. It never blocks: blocking here
 // would stop sarama's result channels and so its input.
 func (o *Output) failed(pe *sarama.ProducerError) {
+	meta := pe.Msg.Metadata.(*msgMeta)
+	if reason := permanentReason(pe.Err); reason != "" {
+		o.reject(meta.batch, meta.event, reason, pe.Err)
+		return
+	}
 	o.failLog.log(o.log, "kafka delivery failed, retrying", "topic", pe.Msg.Topic, "err", pe.Err)
 	o.retryMu.Lock()
 	o.retryQ = append(o.retryQ, pe.Msg)
@@ -226,7 +293,7 @@ func (o *Output) retryLoop() {
 		for _, m := range o.retryQ {
 			meta := m.Metadata.(*msgMeta)
 			meta.attempts++
-			waiting = append(waiting, due{time.Now().Add(retryBackoff(meta.attempts)), m})
+			waiting = append(waiting, due{time.Now().Add(o.retryBackoff(meta.attempts)), m})
 		}
 		clear(o.retryQ)
 		o.retryQ = o.retryQ[:0]
@@ -260,10 +327,10 @@ func (o *Output) retryLoop() {
 	}
 }
 
-// retryBackoff is 100ms doubling per attempt, at most 10s.
-func retryBackoff(attempts int) time.Duration {
-	d := 100 * time.Millisecond << min(attempts-1, 7)
-	return min(d, 10*time.Second)
+// retryBackoff is retry.backoff doubling per attempt, at most retry.max_backoff.
+func (o *Output) retryBackoff(attempts int) time.Duration {
+	d := o.cfg.Retry.Backoff.D() << min(attempts-1, 16)
+	return min(d, o.cfg.Retry.MaxBackoff.D())
 }
 
 // send puts m on the producer's input unless the output is closing. It
@@ -299,9 +366,17 @@ func (o *Output) Publish(ctx context.Context, b *spooler.Batch) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	select { // a batch slot: at most max_in_flight batches unacknowledged
+	case o.slots <- struct{}{}:
+	case <-o.stop:
+		return errors.New("output closed")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	n := len(b.Events)
 	st := statePool.Get().(*batchState)
-	st.batch, st.left = b, n
+	st.batch = b
+	st.left.Store(int64(n))
 	if cap(st.msgs) < n {
 		st.msgs = make([]sarama.ProducerMessage, n)
 		st.metas = make([]msgMeta, n)
@@ -318,15 +393,16 @@ func (o *Output) Publish(ctx context.Context, b *spooler.Batch) error {
 		st.buf = make([]byte, 0, size)
 	}
 	buf := st.buf[:0]
+	maxValue := o.cfg.MaxMessageBytes - recordOverhead
+	var tooLarge []int
 	for i := range b.Events {
 		start := len(buf)
-		var cut bool
-		buf, cut = o.enc.appendValue(buf, &b.Events[i])
-		if cut {
-			o.shortened.Add(1)
-			o.log.Warn("event shortened to fit max_message_bytes", "path", b.Events[i].Source.Path, "offset", b.Events[i].Offset, "max_message_bytes", o.cfg.MaxMessageBytes)
+		buf = o.enc.appendValue(buf, &b.Events[i])
+		if len(buf)-start > maxValue {
+			buf = buf[:start]
+			tooLarge = append(tooLarge, i)
 		}
-		st.metas[i] = msgMeta{batch: st}
+		st.metas[i] = msgMeta{batch: st, event: &b.Events[i]}
 		st.msgs[i] = sarama.ProducerMessage{
 			Topic:    o.cfg.Topic,
 			Value:    sarama.ByteEncoder(buf[start:len(buf):len(buf)]),
@@ -335,7 +411,13 @@ func (o *Output) Publish(ctx context.Context, b *spooler.Batch) error {
 	}
 	st.buf = buf
 	o.inflight.Add(int64(n))
+	next := 0
 	for i := range st.msgs {
+		if next < len(tooLarge) && tooLarge[next] == i {
+			next++
+			o.reject(st, &b.Events[i], ReasonTooLarge, fmt.Errorf("event of %d bytes is over max_message_bytes (%d)", len(b.Events[i].Line), o.cfg.MaxMessageBytes))
+			continue
+		}
 		if !o.send(ctx, &st.msgs[i]) {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -367,6 +449,9 @@ func (o *Output) Drain(ctx context.Context) error {
 func (o *Output) Close() {
 	o.stopOnce.Do(func() {
 		close(o.stop) // releases senders waiting on the producer's input
+		if o.dead != nil {
+			defer o.dead.close()
+		}
 		o.sendMu.Lock()
 		defer o.sendMu.Unlock()
 		o.closed = true

@@ -1,8 +1,8 @@
 package kafka
 
 import (
+	"errors"
 	"fmt"
-	"time"
 
 	"github.com/IBM/sarama"
 
@@ -13,30 +13,82 @@ import (
 // framing (sarama's maximumRecordOverhead is 36 bytes).
 const recordOverhead = 64
 
+// checkBrokerVersion asks the first broker that answers which protocol
+// versions it speaks, and refuses one too old for record batches.
+func checkBrokerVersion(hosts []string, c *sarama.Config) error {
+	var last error
+	for _, h := range hosts {
+		b := sarama.NewBroker(h)
+		if err := b.Open(c); err != nil {
+			last = err
+			continue
+		}
+		resp, err := b.ApiVersions(&sarama.ApiVersionsRequest{})
+		_ = b.Close()
+		if err != nil {
+			last = err
+			continue
+		}
+		for _, k := range resp.ApiKeys {
+			if k.ApiKey == 0 && k.MaxVersion < 3 { // Produce v3 came with 0.11
+				return fmt.Errorf("%w: %s speaks Produce v%d at most; logship needs Kafka %s or newer (Produce v3)",
+					errBrokerTooOld, h, k.MaxVersion, config.MinKafkaVersion)
+			}
+		}
+		return nil
+	}
+	return last
+}
+
+var errBrokerTooOld = errors.New("kafka broker too old")
+
 // saramaConfig maps the output's configuration onto sarama's.
 func saramaConfig(k config.Kafka) (*sarama.Config, error) {
 	c := sarama.NewConfig()
-	v, err := config.ParseKafkaVersion(k.Version)
-	if err != nil {
-		return nil, fmt.Errorf("output.kafka.version: %w", err)
+	if k.Version == config.VersionAuto {
+		// The newest sarama knows; sarama then asks each broker
+		// (ApiVersions) and speaks no newer than it does. connect checks
+		// that the broker is recent enough at all.
+		c.Version = sarama.MaxVersion
+	} else {
+		v, err := config.ParseKafkaVersion(k.Version)
+		if err != nil {
+			return nil, fmt.Errorf("output.kafka.version: %w", err)
+		}
+		c.Version = v
 	}
-	c.Version = v
 	c.ClientID = k.ClientID
 	c.Producer.RequiredAcks = sarama.RequiredAcks(k.RequiredAcks)
 	c.Producer.MaxMessageBytes = k.MaxMessageBytes
 	c.Producer.Return.Successes = true
 	c.Producer.Return.Errors = true
+	c.Producer.Timeout = k.BrokerTimeout.D()
 	// Measured here: a short flush frequency lets sarama fill its batches
 	// without holding records back, and is required for Flush.Messages to
 	// ever flush a partial batch.
-	c.Producer.Flush.Frequency = 10 * time.Millisecond
+	c.Producer.Flush.Frequency = k.BulkFlushFrequency.D()
+	c.Producer.Flush.MaxMessages = k.BulkMaxSize
 	// Deeper channels between sarama's stages: fewer goroutine hand-offs.
 	c.ChannelBufferSize = 4096
-	c.Producer.Retry.Max = 3
-	c.Producer.Retry.Backoff = 250 * time.Millisecond
-	c.Metadata.Retry.Max = 3
-	c.Metadata.Retry.Backoff = 250 * time.Millisecond
-	c.Net.DialTimeout = 5 * time.Second
+	// sarama's own retries keep a message's sequence number, so with
+	// idempotence they cannot duplicate; logship re-sends what sarama
+	// gives up on.
+	c.Producer.Retry.Max = 10
+	c.Producer.Retry.Backoff = k.Retry.Backoff.D()
+	if k.IsIdempotent() {
+		c.Producer.Idempotent = true
+		c.Net.MaxOpenRequests = 1
+	}
+	c.Metadata.RefreshFrequency = k.Metadata.RefreshFrequency.D()
+	c.Metadata.Retry.Max = k.Metadata.Retry.Max
+	c.Metadata.Retry.Backoff = k.Metadata.Retry.Backoff.D()
+	c.Net.DialTimeout = k.Timeout.D()
+	c.Net.ReadTimeout = k.Timeout.D()
+	c.Net.WriteTimeout = k.Timeout.D()
+	c.Net.KeepAlive = k.KeepAlive.D()
+	if k.CompressionLevel != nil {
+		c.Producer.CompressionLevel = *k.CompressionLevel
+	}
 	switch k.Compression {
 	case "none":
 		c.Producer.Compression = sarama.CompressionNone

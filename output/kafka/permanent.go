@@ -1,0 +1,114 @@
+package kafka
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/logship/logship/event"
+)
+
+// Reasons an event is rejected for good.
+const (
+	ReasonTooLarge      = "message_too_large"
+	ReasonInvalidRecord = "invalid_record"
+	ReasonAuthorization = "topic_authorization_failed"
+	ReasonInvalidTopic  = "invalid_topic"
+)
+
+// permanentReason says why err means Kafka will never take the message, or
+// "" when trying again may succeed.
+func permanentReason(err error) string {
+	var cerr sarama.ConfigurationError
+	switch {
+	case errors.Is(err, sarama.ErrMessageSizeTooLarge), errors.Is(err, sarama.ErrMessageSetSizeTooLarge),
+		errors.As(err, &cerr) && strings.Contains(string(cerr), "larger than"):
+		return ReasonTooLarge
+	case errors.Is(err, sarama.ErrInvalidMessage), errors.Is(err, sarama.ErrInvalidRecord),
+		errors.Is(err, sarama.ErrInvalidTimestamp), errors.Is(err, sarama.ErrUnsupportedForMessageFormat):
+		return ReasonInvalidRecord
+	case errors.Is(err, sarama.ErrTopicAuthorizationFailed):
+		return ReasonAuthorization
+	case errors.Is(err, sarama.ErrInvalidTopic):
+		return ReasonInvalidTopic
+	}
+	return ""
+}
+
+// deadLetter appends rejected events to a file of JSON lines, keeping it
+// under maxSize by moving a full file to path.1 (replacing the previous one).
+type deadLetter struct {
+	path    string
+	maxSize int64
+
+	mu   sync.Mutex
+	f    *os.File
+	size int64
+}
+
+type deadRecord struct {
+	Timestamp time.Time `json:"@timestamp"`
+	Reason    string    `json:"reason"`
+	Error     string    `json:"error"`
+	Topic     string    `json:"topic"`
+	Log       struct {
+		Offset int64 `json:"offset"`
+		File   struct {
+			Path string `json:"path"`
+		} `json:"file"`
+	} `json:"log"`
+	Message string `json:"message"`
+}
+
+func (d *deadLetter) write(e *event.Event, topic, reason string, cause error) error {
+	rec := deadRecord{Timestamp: time.Now().UTC(), Reason: reason, Error: cause.Error(), Topic: topic, Message: string(e.Line)}
+	rec.Log.Offset, rec.Log.File.Path = e.Offset, e.Source.Path
+	line, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	line = append(line, '\n')
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.f != nil && d.size+int64(len(line)) > d.maxSize {
+		d.f.Close()
+		d.f = nil
+		if err := os.Rename(d.path, d.path+".1"); err != nil {
+			return fmt.Errorf("rotate dead letter file: %w", err)
+		}
+	}
+	if d.f == nil {
+		if err := os.MkdirAll(filepath.Dir(d.path), 0o750); err != nil {
+			return fmt.Errorf("dead letter directory: %w", err)
+		}
+		f, err := os.OpenFile(d.path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
+		if err != nil {
+			return fmt.Errorf("open dead letter file: %w", err)
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return err
+		}
+		d.f, d.size = f, fi.Size()
+	}
+	n, err := d.f.Write(line)
+	d.size += int64(n)
+	return err
+}
+
+func (d *deadLetter) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.f != nil {
+		d.f.Close()
+		d.f = nil
+	}
+}

@@ -1,0 +1,165 @@
+package kafka
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logship/logship/config"
+	"github.com/logship/logship/event"
+	"github.com/logship/logship/internal/kafkatest"
+	"github.com/logship/logship/spooler"
+)
+
+// offsets records committed offsets.
+type offsets struct {
+	mu  sync.Mutex
+	off map[string]int64
+}
+
+func (o *offsets) Commit(src *event.Source, pos event.Position) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.off[src.Path] = pos.Offset
+}
+
+// runPolicy ships lines, every tenth of them too large for
+// max_message_bytes, and returns the output's stats and the offsets.
+func runPolicy(t *testing.T, kc *kafkatest.Cluster, k config.Kafka, lines int) (Stats, map[string]int64) {
+	t.Helper()
+	k.Hosts = []string{kc.Addr}
+	out, err := New(k, "h", testLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := &offsets{off: map[string]int64{}}
+	sp := spooler.New(spooler.Config{MaxEvents: 1000, MaxBytes: 1 << 24, BatchEvents: 100, FlushInterval: 20 * time.Millisecond}, out, reg)
+	var outWG, spWG sync.WaitGroup
+	outWG.Go(func() { _ = out.Run(t.Context()) })
+	spWG.Go(func() { _ = sp.Run(t.Context()) })
+	src := &event.Source{Path: "/logs/a.log", Input: &event.Input{Type: "log"}}
+	var off int64
+	c := &event.Chunk{}
+	for i := range lines {
+		line := lineText(0, i)
+		if i%10 == 9 {
+			line += strings.Repeat("#", 5000)
+		}
+		c.Events = append(c.Events, event.Event{Source: src, Line: []byte(line), Offset: off, End: off + int64(len(line)) + 1})
+		c.Bytes += len(line)
+		off += int64(len(line)) + 1
+	}
+	sp.In() <- c
+	close(sp.In())
+	spWG.Wait()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := out.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+	outWG.Wait()
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	if reg.off[src.Path] != off {
+		t.Fatalf("offset %d, want %d: rejected events must not hold the file back", reg.off[src.Path], off)
+	}
+	return out.Stats(), reg.off
+}
+
+func TestOversizedDrop(t *testing.T) {
+	kc := kafkatest.Start(t)
+	k := kafkaCfg(config.CodecRaw)
+	k.MaxMessageBytes = 1000
+	k.OnPermanentError = config.PermanentDrop
+	st, _ := runPolicy(t, kc, k, 200)
+	if st.Dropped[ReasonTooLarge] != 20 || len(st.DeadLettered) != 0 {
+		t.Fatalf("dropped %v, dead-lettered %v", st.Dropped, st.DeadLettered)
+	}
+	consumeExactlyOnce(t, kc.Addr, "logs", 180, rawValue)
+}
+
+func TestOversizedDeadLetter(t *testing.T) {
+	kc := kafkatest.Start(t)
+	k := kafkaCfg(config.CodecJSON)
+	k.MaxMessageBytes = 1000
+	k.DeadLetter.Path = filepath.Join(t.TempDir(), "dead", "letter.ndjson")
+	st, _ := runPolicy(t, kc, k, 200)
+	if st.DeadLettered[ReasonTooLarge] != 20 || len(st.Dropped) != 0 {
+		t.Fatalf("dropped %v, dead-lettered %v", st.Dropped, st.DeadLettered)
+	}
+	consumeExactlyOnce(t, kc.Addr, "logs", 180, func(r *kgo.Record) string { return kafkatest.JSONMessage(r.Value) })
+	recs := readDeadLetters(t, k.DeadLetter.Path)
+	if len(recs) != 20 {
+		t.Fatalf("%d dead letters, want 20", len(recs))
+	}
+	r := recs[0]
+	if r.Reason != ReasonTooLarge || r.Log.File.Path != "/logs/a.log" || !strings.HasPrefix(r.Message, lineText(0, 9)) || len(r.Message) != len(lineText(0, 9))+5000 {
+		t.Fatalf("dead letter %+v", r)
+	}
+}
+
+func readDeadLetters(t *testing.T, path string) []deadRecord {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []deadRecord
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var r deadRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("dead letter line is not JSON: %v", err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// A broker that refuses a produce request for good (authorisation): those
+// events go to the dead letter file, the rest to Kafka, none retried forever.
+func TestBrokerRejectsForGood(t *testing.T) {
+	kc := kafkatest.Start(t, kfake.SeedTopics(1, "logs"))
+	kc.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.TopicAuthorizationFailed, Count: 1})
+	k := kafkaCfg(config.CodecRaw)
+	k.DeadLetter.Path = filepath.Join(t.TempDir(), "dl.ndjson")
+	k.MaxMessageBytes = 1 << 20
+	st, _ := runPolicy(t, kc, k, 100)
+	rejected := st.DeadLettered[ReasonAuthorization]
+	if rejected == 0 || st.DeadLettered[ReasonTooLarge] != 0 {
+		t.Fatalf("dead-lettered %v", st.DeadLettered)
+	}
+	if n := len(readDeadLetters(t, k.DeadLetter.Path)); int64(n) != rejected {
+		t.Fatalf("%d dead letters for %d rejections", n, rejected)
+	}
+	consumeExactlyOnce(t, kc.Addr, "logs", 100-int(rejected), func(r *kgo.Record) string { return string(r.Value[:len(lineText(0, 0))]) })
+}
+
+func TestPermanentReason(t *testing.T) {
+	for err, want := range map[error]string{
+		sarama.ErrMessageSizeTooLarge:      ReasonTooLarge,
+		sarama.ErrTopicAuthorizationFailed: ReasonAuthorization,
+		sarama.ErrInvalidRecord:            ReasonInvalidRecord,
+		sarama.ErrNotLeaderForPartition:    "",
+		context.DeadlineExceeded:           "",
+	} {
+		if got := permanentReason(err); got != want {
+			t.Errorf("permanentReason(%v) = %q, want %q", err, got, want)
+		}
+	}
+}
