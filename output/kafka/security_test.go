@@ -21,6 +21,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kversion"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
@@ -190,4 +191,25 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func TestVersionAuto(t *testing.T) {
+	kc := kafkatest.Start(t)
+	k := kafkaCfg(config.CodecRaw)
+	k.Version = config.VersionAuto
+	p := startPipeline(t, kc, kc.Gate(nil), 1, k)
+	p.feed(t, 0, 100)
+	p.stop(t)
+	consumeExactlyOnce(t, kc.Addr, "logs", 100, rawValue)
+}
+
+func TestVersionAutoBrokerTooOld(t *testing.T) {
+	kc := kafkatest.Start(t, kfake.MaxVersions(kversion.V0_10_2()))
+	k := kafkaCfg(config.CodecRaw)
+	k.Hosts = []string{kc.Addr}
+	k.Version = config.VersionAuto
+	logs := connectErr(t, k)
+	if !strings.Contains(logs, "kafka broker too old") || !strings.Contains(logs, "needs Kafka 0.11.0.0 or newer") {
+		t.Fatalf("no clear error:\n%s", logs)
+	}
 }
