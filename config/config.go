@@ -84,6 +84,14 @@ type Kafka struct {
 	SASL            SASL     `yaml:"sasl"`
 	TLS             TLS      `yaml:"tls"`
 
+	// Topics pick a topic per event: the first rule whose condition
+	// holds wins; Topic is the default. Topic and Key may hold
+	// %{[field]} and %{[field]:default}.
+	Topics    []TopicRule `yaml:"topics"`
+	Key       string      `yaml:"key"`
+	Partition Partition   `yaml:"partition"`
+	Headers   []Header    `yaml:"headers"`
+
 	// Idempotent makes re-sends unable to duplicate; nil means on when
 	// required_acks is -1.
 	Idempotent *bool `yaml:"idempotent"`
@@ -127,6 +135,38 @@ type TLS struct {
 	VerificationMode string `yaml:"verification_mode"`
 	// ServerName overrides the name checked in the broker's certificate.
 	ServerName string `yaml:"server_name"`
+}
+
+// TopicRule routes events that match When to Topic.
+type TopicRule struct {
+	Topic string    `yaml:"topic"`
+	When  Condition `yaml:"when"`
+}
+
+// Condition is a test on an event's fields (Filebeat's names). Every part
+// set must hold.
+type Condition struct {
+	Equals    map[string]any    `yaml:"equals"`
+	Contains  map[string]string `yaml:"contains"`
+	Regexp    map[string]string `yaml:"regexp"`
+	HasFields []string          `yaml:"has_fields"`
+	And       []Condition       `yaml:"and"`
+	Or        []Condition       `yaml:"or"`
+	Not       *Condition        `yaml:"not"`
+}
+
+// Partition chooses how records are spread over a topic's partitions; at
+// most one strategy is set (hash when none).
+type Partition struct {
+	Hash       *struct{} `yaml:"hash"`
+	RoundRobin *struct{} `yaml:"round_robin"`
+	Random     *struct{} `yaml:"random"`
+}
+
+// Header is a static record header.
+type Header struct {
+	Key   string `yaml:"key"`
+	Value string `yaml:"value"`
 }
 
 // Backoff is a retry schedule: Backoff doubling up to MaxBackoff.

@@ -163,6 +163,27 @@ func (k *Kafka) validate(v *validator, path string) {
 			v.add(path+".version", "%q is older than the oldest supported version %s", k.Version, MinKafkaVersion)
 		}
 	}
+	for i, r := range k.Topics {
+		rp := path + ".topics[" + strconv.Itoa(i) + "]"
+		if r.Topic == "" {
+			v.add(rp+".topic", "must not be empty")
+		}
+		v.condition(rp+".when", r.When)
+	}
+	set := 0
+	for _, p := range []*struct{}{k.Partition.Hash, k.Partition.RoundRobin, k.Partition.Random} {
+		if p != nil {
+			set++
+		}
+	}
+	if set > 1 {
+		v.add(path+".partition", "choose one of hash, round_robin, random")
+	}
+	for i, h := range k.Headers {
+		if h.Key == "" {
+			v.add(path+".headers["+strconv.Itoa(i)+"].key", "must not be empty")
+		}
+	}
 	if k.IsIdempotent() && k.RequiredAcks != -1 {
 		v.add(path+".idempotent", "needs required_acks: -1")
 	}
@@ -248,4 +269,22 @@ func compressionLevels(codec string) (lo, hi int, ok bool) {
 		return 0, 9, true
 	}
 	return 0, 0, false
+}
+
+// condition checks a condition's regular expressions, at any depth.
+func (v *validator) condition(path string, c Condition) {
+	for field, re := range c.Regexp {
+		if _, err := regexp.Compile(re); err != nil {
+			v.add(path+".regexp."+field, "invalid regular expression: %v", err)
+		}
+	}
+	for i, sub := range c.And {
+		v.condition(path+".and["+strconv.Itoa(i)+"]", sub)
+	}
+	for i, sub := range c.Or {
+		v.condition(path+".or["+strconv.Itoa(i)+"]", sub)
+	}
+	if c.Not != nil {
+		v.condition(path+".not", *c.Not)
+	}
 }

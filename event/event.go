@@ -31,8 +31,9 @@ type Input struct {
 	Type string
 	// Index is the input's position in the configuration.
 	Index int
-	// Fields are the configured extra fields, already encoded as a JSON
-	// object (or nil when none are configured).
+	// Fields are the configured extra fields, and FieldsJSON the same
+	// encoded as a JSON object (nil when none are configured).
+	Fields     map[string]any
 	FieldsJSON []byte
 	// FieldsUnderRoot puts the fields at the top level of the event
 	// rather than under "fields".

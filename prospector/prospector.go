@@ -96,7 +96,7 @@ func New(inputs []config.Input, out chan<- *event.Chunk, reg Registry, stats *ha
 		done: make(chan finished), firstRun: true,
 	}
 	for i, in := range inputs {
-		ci := &input{cfg: in, meta: &event.Input{Type: in.Type, Index: i, FieldsUnderRoot: in.FieldsUnderRoot}}
+		ci := &input{cfg: in, meta: &event.Input{Type: in.Type, Index: i, Fields: in.Fields, FieldsUnderRoot: in.FieldsUnderRoot}}
 		if len(in.Fields) > 0 {
 			b, err := json.Marshal(in.Fields)
 			if err != nil {

@@ -18,10 +18,10 @@ import (
 
 // Stats is a snapshot of the output's counters.
 type Stats struct {
-	Published    int64     // events handed to sarama, first attempts
-	Acked        int64     // events of fully acknowledged batches
-	Retries      int64     // re-sends after a failed delivery
-	Inflight     int64     // events sent and not yet acknowledged
+	Published int64 // events handed to sarama, first attempts
+	Acked     int64 // events of fully acknowledged batches
+	Retries   int64 // re-sends after a failed delivery
+	Inflight  int64 // events sent and not yet acknowledged
 	// Dropped and DeadLettered count events Kafka rejected for good, by reason.
 	Dropped      map[string]int64
 	DeadLettered map[string]int64
@@ -36,6 +36,7 @@ type Output struct {
 	sc     *sarama.Config
 	log    *slog.Logger
 	enc    encoder
+	router *router
 	newPro func() (sarama.AsyncProducer, error)
 
 	// ready is closed once producer is set; stop once Close is called.
@@ -75,9 +76,10 @@ type msgMeta struct {
 // still unacknowledged. It is recycled once the batch is acknowledged.
 type batchState struct {
 	batch *spooler.Batch
-	msgs  []sarama.ProducerMessage
-	metas []msgMeta
-	buf   []byte
+	msgs    []sarama.ProducerMessage
+	metas   []msgMeta
+	headers []sarama.RecordHeader
+	buf     []byte
 	left  atomic.Int64 // messages not yet acknowledged or rejected for good
 }
 
@@ -90,10 +92,15 @@ func New(cfg config.Kafka, hostName string, log *slog.Logger) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
+	rt, err := newRouter(cfg)
+	if err != nil {
+		return nil, err
+	}
 	o := &Output{
 		cfg: cfg, sc: sc,
 		log:      log.With("component", "output", "output", "kafka"),
 		enc:      encoder{raw: cfg.Codec == config.CodecRaw, hostName: hostName},
+		router:   rt,
 		ready:    make(chan struct{}),
 		stop:     make(chan struct{}),
 		retryAdd: make(chan struct{}, 1),
@@ -226,6 +233,7 @@ func (o *Output) done(st *batchState) {
 	st.batch.Ack(n)
 	clear(st.msgs) // drop references to values and metadata
 	clear(st.metas)
+	clear(st.headers[:cap(st.headers)])
 	st.batch, st.buf = nil, st.buf[:0]
 	statePool.Put(st)
 	<-o.slots
@@ -389,33 +397,57 @@ func (o *Output) Publish(ctx context.Context, b *spooler.Batch) error {
 	if !o.enc.raw {
 		size += n * (256 + len(o.enc.srcTail))
 	}
+	hpm := o.router.headerCount()
+	if hpm > 0 {
+		size += n * 24 // header values
+		if cap(st.headers) < n*hpm {
+			st.headers = make([]sarama.RecordHeader, 0, n*hpm)
+		}
+	}
 	if cap(st.buf) < size {
 		st.buf = make([]byte, 0, size)
 	}
-	buf := st.buf[:0]
+	buf, hs := st.buf[:0], st.headers[:0]
 	maxValue := o.cfg.MaxMessageBytes - recordOverhead
-	var tooLarge []int
+	simple := o.router.simple()
+	type rejection struct {
+		i      int
+		reason string
+		err    error
+	}
+	var rejected []rejection
 	for i := range b.Events {
+		e := &b.Events[i]
 		start := len(buf)
-		buf = o.enc.appendValue(buf, &b.Events[i])
+		buf = o.enc.appendValue(buf, e)
+		st.metas[i] = msgMeta{batch: st, event: e}
+		m := &st.msgs[i]
+		*m = sarama.ProducerMessage{Topic: o.cfg.Topic, Value: sarama.ByteEncoder(buf[start:len(buf):len(buf)]), Metadata: &st.metas[i]}
 		if len(buf)-start > maxValue {
 			buf = buf[:start]
-			tooLarge = append(tooLarge, i)
+			rejected = append(rejected, rejection{i, ReasonTooLarge, fmt.Errorf("event of %d bytes is over max_message_bytes (%d)", len(e.Line), o.cfg.MaxMessageBytes)})
+			continue
 		}
-		st.metas[i] = msgMeta{batch: st, event: &b.Events[i]}
-		st.msgs[i] = sarama.ProducerMessage{
-			Topic:    o.cfg.Topic,
-			Value:    sarama.ByteEncoder(buf[start:len(buf):len(buf)]),
-			Metadata: &st.metas[i],
+		if !simple {
+			if err := o.router.route(m, e); err != nil {
+				rejected = append(rejected, rejection{i, ReasonRouting, err})
+				continue
+			}
+		}
+		if hpm > 0 {
+			h0 := len(hs)
+			hs, buf = o.router.appendHeaders(hs, buf, e)
+			m.Headers = hs[h0:len(hs):len(hs)]
 		}
 	}
-	st.buf = buf
+	st.buf, st.headers = buf, hs
 	o.inflight.Add(int64(n))
 	next := 0
 	for i := range st.msgs {
-		if next < len(tooLarge) && tooLarge[next] == i {
+		if next < len(rejected) && rejected[next].i == i {
+			r := rejected[next]
 			next++
-			o.reject(st, &b.Events[i], ReasonTooLarge, fmt.Errorf("event of %d bytes is over max_message_bytes (%d)", len(b.Events[i].Line), o.cfg.MaxMessageBytes))
+			o.reject(st, &b.Events[i], r.reason, r.err)
 			continue
 		}
 		if !o.send(ctx, &st.msgs[i]) {

@@ -63,6 +63,7 @@ func saramaConfig(k config.Kafka) (*sarama.Config, error) {
 	c.Producer.Return.Successes = true
 	c.Producer.Return.Errors = true
 	c.Producer.Timeout = k.BrokerTimeout.D()
+	c.Producer.Partitioner = newPartitioner(k.Partition)
 	// Measured here: a short flush frequency lets sarama fill its batches
 	// without holding records back, and is required for Flush.Messages to
 	// ever flush a partial batch.

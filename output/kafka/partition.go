@@ -1,0 +1,92 @@
+package kafka
+
+import (
+	"math/rand/v2"
+	"sync/atomic"
+
+	"github.com/IBM/sarama"
+
+	"github.com/logship/logship/config"
+)
+
+// newPartitioner returns sarama's partitioner constructor for the strategy.
+func newPartitioner(p config.Partition) sarama.PartitionerConstructor {
+	switch {
+	case p.RoundRobin != nil:
+		return func(string) sarama.Partitioner { return new(roundRobin) }
+	case p.Random != nil:
+		return func(string) sarama.Partitioner { return randomPartitioner{} }
+	default:
+		return func(string) sarama.Partitioner { return murmur2Partitioner{} }
+	}
+}
+
+// murmur2Partitioner puts keyed records where Kafka's Java clients put them:
+// murmur2 of the key, made positive, modulo the partition count. Records
+// without a key are spread at random.
+type murmur2Partitioner struct{}
+
+func (murmur2Partitioner) Partition(m *sarama.ProducerMessage, n int32) (int32, error) {
+	if m.Key == nil {
+		return rand.Int32N(n), nil
+	}
+	key, err := m.Key.Encode()
+	if err != nil {
+		return -1, err
+	}
+	return int32(murmur2(key)&0x7fffffff) % n, nil
+}
+
+func (murmur2Partitioner) RequiresConsistency() bool { return true }
+
+type roundRobin struct{ next atomic.Uint32 }
+
+func (r *roundRobin) Partition(_ *sarama.ProducerMessage, n int32) (int32, error) {
+	return int32((r.next.Add(1) - 1) % uint32(n)), nil
+}
+
+func (*roundRobin) RequiresConsistency() bool { return false }
+
+type randomPartitioner struct{}
+
+func (randomPartitioner) Partition(_ *sarama.ProducerMessage, n int32) (int32, error) {
+	return rand.Int32N(n), nil
+}
+
+func (randomPartitioner) RequiresConsistency() bool { return false }
+
+// murmur2 is Kafka's variant of MurmurHash2 (seed 0x9747b28c), as in its
+// Java client's Utils.murmur2.
+func murmur2(data []byte) uint32 {
+	const (
+		seed = 0x9747b28c
+		m    = 0x5bd1e995
+		r    = 24
+	)
+	n := len(data)
+	h := uint32(seed) ^ uint32(n)
+	for i := 0; i+4 <= n; i += 4 {
+		k := uint32(data[i]) | uint32(data[i+1])<<8 | uint32(data[i+2])<<16 | uint32(data[i+3])<<24
+		k *= m
+		k ^= k >> r
+		k *= m
+		h *= m
+		h ^= k
+	}
+	tail := data[n&^3:]
+	switch len(tail) {
+	case 3:
+		h ^= uint32(tail[2]) << 16
+		fallthrough
+	case 2:
+		h ^= uint32(tail[1]) << 8
+		fallthrough
+	case 1:
+		h ^= uint32(tail[0])
+		h *= m
+	}
+	h ^= h >> 13
+	h *= m
+	h ^= h >> 15
+	return h
+}

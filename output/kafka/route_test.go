@@ -1,0 +1,156 @@
+package kafka
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/logship/logship/config"
+	"github.com/logship/logship/event"
+	"github.com/logship/logship/internal/kafkatest"
+	"github.com/logship/logship/spooler"
+)
+
+// Values from Kafka's own test of Utils.murmur2.
+func TestMurmur2KafkaVectors(t *testing.T) {
+	for key, want := range map[string]int32{
+		"21":                         -973932308,
+		"foobar":                     -790332482,
+		"a-little-bit-long-string":   -985981536,
+		"a-little-bit-longer-string": -1486304829,
+		"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971,
+		"abc": 479470107,
+	} {
+		if got := int32(murmur2([]byte(key))); got != want {
+			t.Errorf("murmur2(%q) = %d, want %d", key, got, want)
+		}
+	}
+}
+
+// The hash partitioner agrees with franz-go's Kafka-compatible partitioner.
+func TestHashPartitionerAgreesWithKafka(t *testing.T) {
+	kp := kgo.StickyKeyPartitioner(nil).ForTopic("t")
+	ours := newPartitioner(config.Partition{})("t")
+	for i := range 1000 {
+		key := "key-" + strconv.Itoa(i*7919)
+		for _, n := range []int{1, 3, 12, 50} {
+			want := kp.Partition(&kgo.Record{Key: []byte(key)}, n)
+			got, err := ours.Partition(&sarama.ProducerMessage{Key: sarama.StringEncoder(key)}, int32(n))
+			if err != nil || int(got) != want {
+				t.Fatalf("key %q of %d partitions: %d, want %d", key, n, got, want)
+			}
+		}
+	}
+}
+
+func TestRoundRobin(t *testing.T) {
+	p := newPartitioner(config.Partition{RoundRobin: &struct{}{}})("t")
+	for i := range 9 {
+		if got, _ := p.Partition(&sarama.ProducerMessage{}, 3); got != int32(i%3) {
+			t.Fatalf("message %d to partition %d", i, got)
+		}
+	}
+}
+
+func TestFormat(t *testing.T) {
+	src := &event.Source{Path: "/a.log", Input: &event.Input{Type: "log", Fields: map[string]any{"service": "web", "n": 3}}}
+	e := &event.Event{Source: src, Line: []byte("x")}
+	for in, want := range map[string]string{
+		"logs":                          "logs",
+		"logs-%{[fields.service]}":      "logs-web",
+		"%{[fields.n]}-%{[input.type]}": "3-log",
+		"%{[fields.env]:dev}-x":         "dev-x",
+	} {
+		f, err := parseFormat(in, "topic")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := f.apply(e); err != nil || got != want {
+			t.Errorf("%q: %q, %v; want %q", in, got, err, want)
+		}
+	}
+	f, _ := parseFormat("%{[fields.env]}", "topic")
+	if _, err := f.apply(e); err == nil {
+		t.Error("missing field without a default: no error")
+	}
+	for _, bad := range []string{"%{fields.x}", "a-%{[x]", "%{[]}"} {
+		if _, err := parseFormat(bad, "topic"); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// Topic format strings and rules, keys hashed where Kafka would put them,
+// headers with codec raw, and an event whose topic cannot be formatted.
+func TestRouting(t *testing.T) {
+	kc := kafkatest.Start(t, kfake.DefaultNumPartitions(6))
+	k := kafkaCfg(config.CodecRaw)
+	k.Hosts = []string{kc.Addr}
+	k.Topic = "logs-%{[fields.service]}"
+	k.Topics = []config.TopicRule{{Topic: "errors", When: config.Condition{Contains: map[string]string{"message": "ERROR"}}}}
+	k.Key = "%{[fields.service]}-%{[log.offset]}"
+	k.Headers = []config.Header{{Key: "origin", Value: "logship"}}
+	k.OnPermanentError = config.PermanentDrop
+	out, err := New(k, "h", testLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := spooler.New(spooler.Config{MaxEvents: 1000, MaxBytes: 1 << 24, BatchEvents: 50, FlushInterval: 20 * time.Millisecond}, out, &offsets{off: map[string]int64{}})
+	var outWG, spWG sync.WaitGroup
+	outWG.Go(func() { _ = out.Run(t.Context()) })
+	spWG.Go(func() { _ = sp.Run(t.Context()) })
+	web := &event.Source{Path: "/logs/web.log", Input: &event.Input{Type: "log", Fields: map[string]any{"service": "web"}}}
+	api := &event.Source{Path: "/logs/api.log", Input: &event.Input{Type: "log", Fields: map[string]any{"service": "api"}}}
+	none := &event.Source{Path: "/logs/none.log", Input: &event.Input{Type: "log"}}
+	c := &event.Chunk{}
+	for i := range 60 {
+		src := []*event.Source{web, api, none}[i%3]
+		line := fmt.Sprintf("line %d", i)
+		if i%10 == 0 {
+			line = fmt.Sprintf("ERROR line %d", i)
+		}
+		c.Events = append(c.Events, event.Event{Source: src, Line: []byte(line), Offset: int64(i * 100), End: int64(i*100 + 99)})
+	}
+	sp.In() <- c
+	close(sp.In())
+	spWG.Wait()
+	if err := out.Drain(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+	outWG.Wait()
+
+	// none.log has no service: neither its topic nor (for its ERROR lines,
+	// which the rule sends to "errors") its key can be formatted, so all
+	// 20 of its events are rejected by policy.
+	if got := out.Stats().Dropped[ReasonRouting]; got != 20 {
+		t.Fatalf("%d routing rejections, want 20", got)
+	}
+	kp := kgo.StickyKeyPartitioner(nil).ForTopic("")
+	for topic, want := range map[string]int{"logs-web": 18, "logs-api": 18, "errors": 4} {
+		var got []*kgo.Record
+		cons := kafkatest.NewConsumer(t, kc.Addr, topic)
+		cons.Until(t.Context(), 20*time.Second, func(r *kgo.Record) { got = append(got, r) }, func() bool { return len(got) >= want })
+		if len(got) != want {
+			t.Fatalf("%s: %d records, want %d", topic, len(got), want)
+		}
+		for _, r := range got {
+			if p := kp.Partition(r, 6); int32(p) != r.Partition {
+				t.Errorf("%s: key %q in partition %d, Kafka's partitioner says %d", topic, r.Key, r.Partition, p)
+			}
+			h := map[string]string{}
+			for _, kv := range r.Headers {
+				h[kv.Key] = string(kv.Value)
+			}
+			if h["origin"] != "logship" || h["log.file.path"] == "" || h["log.offset"] == "" {
+				t.Errorf("%s: headers %v", topic, h)
+			}
+		}
+	}
+}
