@@ -163,6 +163,17 @@ type progress struct {
 
 func (p progress) attrs() []any {
 	s, o := p.sp.Stats(), p.out.Stats()
+	var oldest time.Duration
+	if !s.OldestUnacked.IsZero() {
+		oldest = time.Since(s.OldestUnacked).Round(time.Millisecond)
+	}
+	var dropped, deadLettered int64
+	for _, n := range o.Dropped {
+		dropped += n
+	}
+	for _, n := range o.DeadLettered {
+		deadLettered += n
+	}
 	return []any{
 		"lines_read", p.stats.Lines.Load(), "bytes_read", p.stats.Bytes.Load(),
 		"lines_truncated", p.stats.Truncated.Load(),
@@ -170,5 +181,7 @@ func (p progress) attrs() []any {
 		"events_queued", s.QueuedEvents, "events_inflight", o.Inflight,
 		"retries", o.Retries, "open_files", p.pr.OpenFiles(), "kafka_connected", o.Connected,
 		"lines_abandoned_bytes", p.stats.Abandoned.Load(), "goroutines", runtime.NumGoroutine(),
+		"events_dropped", dropped, "events_dead_lettered", deadLettered,
+		"oldest_unacked_age", oldest, "last_delivery", o.LastDelivery.Format(time.RFC3339),
 	}
 }

@@ -3,6 +3,7 @@ package spooler
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/logship/logship/event"
 )
@@ -54,9 +55,15 @@ func (a *acker) done(b *Batch) {
 	a.release(events, bytes)
 }
 
-// pending is the number of batches published but not yet committed.
-func (a *acker) pending() int {
+// pending is the number of batches published but not yet committed, and
+// when the oldest of them not yet acknowledged was published.
+func (a *acker) pending() (int, time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return len(a.inflight)
+	for _, b := range a.inflight {
+		if !b.acked {
+			return len(a.inflight), b.cut
+		}
+	}
+	return len(a.inflight), time.Time{}
 }

@@ -2,6 +2,7 @@ package spooler
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/logship/logship/event"
 )
@@ -23,6 +24,7 @@ type Batch struct {
 	Advances []Advance
 
 	bytes   int
+	cut     time.Time // when the batch was handed to the output
 	pending atomic.Int64
 	acked   bool // guarded by the acker's mutex
 	acker   *acker

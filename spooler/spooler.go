@@ -31,6 +31,9 @@ type Stats struct {
 	QueuedEvents, QueuedBytes int   // held, from harvester to acknowledgement
 	InflightBatches           int   // published, not yet committed
 	AckedEvents, AckedBytes   int64 // acknowledged since start
+	// OldestUnacked is when the oldest batch not yet acknowledged was
+	// published; zero when none is waiting.
+	OldestUnacked time.Time
 }
 
 // Spooler batches events from harvesters for a Publisher. Create it with New;
@@ -72,7 +75,7 @@ func (s *Spooler) Stats() Stats {
 	s.mu.Lock()
 	st := Stats{QueuedEvents: s.events, QueuedBytes: s.bytes}
 	s.mu.Unlock()
-	st.InflightBatches = s.acker.pending()
+	st.InflightBatches, st.OldestUnacked = s.acker.pending()
 	st.AckedEvents, st.AckedBytes = s.acker.ackedEvents.Load(), s.acker.ackedBytes.Load()
 	return st
 }
@@ -162,6 +165,7 @@ func (s *Spooler) publish(ctx context.Context) error {
 	}
 	s.batch = nil
 	b.Advances = advances(b.Events)
+	b.cut = time.Now()
 	s.acker.add(b)
 	if err := s.pub.Publish(ctx, b); err != nil {
 		return fmt.Errorf("publish batch: %w", err)

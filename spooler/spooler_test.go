@@ -97,6 +97,9 @@ func TestOutOfOrderAcks(t *testing.T) {
 		if pub.len() != 3 {
 			t.Fatalf("%d batches, want 3", pub.len())
 		}
+		if st := s.Stats(); st.OldestUnacked.IsZero() || st.InflightBatches != 3 {
+			t.Fatalf("stats while waiting: %+v", st)
+		}
 		pub.get(2).Ack(2)
 		pub.get(1).Ack(1) // half of batch 1
 		if reg.get("a") != 0 || reg.get("b") != 0 {
@@ -111,7 +114,7 @@ func TestOutOfOrderAcks(t *testing.T) {
 			t.Fatalf("after all: %v", reg.log)
 		}
 		st := s.Stats()
-		if st.AckedEvents != 6 || st.AckedBytes != 60 || st.InflightBatches != 0 || st.QueuedEvents != 0 {
+		if st.AckedEvents != 6 || st.AckedBytes != 60 || st.InflightBatches != 0 || st.QueuedEvents != 0 || !st.OldestUnacked.IsZero() {
 			t.Fatalf("stats %+v", st)
 		}
 	})

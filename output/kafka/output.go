@@ -75,12 +75,12 @@ type msgMeta struct {
 // batchState is one batch's messages, their values' buffer and how many are
 // still unacknowledged. It is recycled once the batch is acknowledged.
 type batchState struct {
-	batch *spooler.Batch
+	batch   *spooler.Batch
 	msgs    []sarama.ProducerMessage
 	metas   []msgMeta
 	headers []sarama.RecordHeader
 	buf     []byte
-	left  atomic.Int64 // messages not yet acknowledged or rejected for good
+	left    atomic.Int64 // messages not yet acknowledged or rejected for good
 }
 
 var statePool = sync.Pool{New: func() any { return new(batchState) }}
