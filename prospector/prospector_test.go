@@ -16,6 +16,7 @@ import (
 
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/internal/testlog"
 	"github.com/logship/logship/registry"
 )
 
@@ -49,24 +50,7 @@ type harness struct {
 	stop func()
 }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func start(t *testing.T, inputs []config.Input, reg Registry) (*harness, *syncBuf) {
+func start(t *testing.T, inputs []config.Input, reg Registry) (*harness, *testlog.Buffer) {
 	t.Helper()
 	for i := range inputs {
 		def := config.DefaultInput()
@@ -93,7 +77,7 @@ func start(t *testing.T, inputs []config.Input, reg Registry) (*harness, *syncBu
 		}
 		reg = r
 	}
-	logs := &syncBuf{}
+	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	out := make(chan *event.Chunk)
 	p, err := New(inputs, out, reg, nil, log)
@@ -377,7 +361,7 @@ func TestCleanAndIgnoreOlder(t *testing.T) {
 }
 
 func TestLimitWarnings(t *testing.T) {
-	var buf syncBuf
+	var buf testlog.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	var l limitCheck
 	l.check(log, []*input{{cfg: config.Input{}}}, 1<<40, 1<<40)
@@ -386,7 +370,7 @@ func TestLimitWarnings(t *testing.T) {
 			t.Errorf("no warning about %s:\n%s", want, buf.String())
 		}
 	}
-	var quiet syncBuf
+	var quiet testlog.Buffer
 	var l2 limitCheck
 	l2.check(slog.New(slog.NewTextHandler(&quiet, nil)), []*input{{cfg: config.Input{HarvesterLimit: 10}}}, 5, 1)
 	if quiet.String() != "" {

@@ -1,7 +1,6 @@
 package kafka
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -15,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +25,7 @@ import (
 
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/internal/kafkatest"
+	"github.com/logship/logship/internal/testlog"
 )
 
 func TestSASL(t *testing.T) {
@@ -53,7 +52,7 @@ func TestSASL(t *testing.T) {
 // connectErr runs an output that cannot log in and returns what it logged.
 func connectErr(t *testing.T, k config.Kafka) string {
 	t.Helper()
-	var logs syncBuffer
+	var logs testlog.Buffer
 	out, err := New(k, "h", slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -174,23 +173,6 @@ func writePEM(t *testing.T, dir, name, typ string, der []byte) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestVersionAuto(t *testing.T) {
