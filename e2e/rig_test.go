@@ -36,21 +36,34 @@ inputs:
     close_inactive: 1s
 %s
 registry: {path: "%s/data/registry.json", flush_interval: 100ms}
-output: {kafka: {hosts: ["%s"], topic: logs, codec: raw}}
+queue: {max_events: 4096, max_bytes: 2MiB}
+output:
+  kafka:
+    hosts: ["%s"]
+    topic: logs
+    codec: raw
+%s
 shutdown_timeout: 10s
 logging: {level: debug, metrics: {period: 100ms}}
 `
 
 func newRig(t *testing.T, input string) *rig {
 	t.Helper()
-	r := &rig{t: t, kc: kafkatest.Start(t), dir: t.TempDir(), seen: testlines.NewSeen()}
+	return newRigWith(t, kafkatest.Start(t), input, "")
+}
+
+// newRigWith runs against kc with extra output.kafka keys.
+func newRigWith(t *testing.T, kc *kafkatest.Cluster, input, output string) *rig {
+	t.Helper()
+	r := &rig{t: t, kc: kc, dir: t.TempDir(), seen: testlines.NewSeen()}
 	r.logs = filepath.Join(r.dir, "logs")
 	if err := os.MkdirAll(r.logs, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	input = regexp.MustCompile(`(?m)^`).ReplaceAllString(fmt.Sprintf(input, r.logs), "    ")
 	r.cfg = filepath.Join(r.dir, "agent.yml")
-	if err := os.WriteFile(r.cfg, fmt.Appendf(nil, rigConfig, input, r.dir, r.kc.Addr), 0o644); err != nil {
+	output = regexp.MustCompile(`(?m)^`).ReplaceAllString(output, "    ")
+	if err := os.WriteFile(r.cfg, fmt.Appendf(nil, rigConfig, input, r.dir, r.kc.Addr, output), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	r.consumer = kafkatest.NewConsumer(t, r.kc.Addr, "logs")
@@ -89,6 +102,22 @@ func (r *rig) progress() ([2]int, bool) {
 }
 
 var progressLine = regexp.MustCompile(`msg=progress .*open_files=(\d+) .*goroutines=(\d+)`)
+
+// rss is the agent's resident memory in bytes (VmRSS).
+func (r *rig) rss() int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.a.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	m := vmRSS.FindSubmatch(data)
+	if m == nil {
+		return 0
+	}
+	kb, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	return kb << 10
+}
+
+var vmRSS = regexp.MustCompile(`VmRSS:\s+(\d+) kB`)
 
 func (r *rig) fds() int {
 	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", r.a.cmd.Process.Pid))

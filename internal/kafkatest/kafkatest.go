@@ -40,6 +40,18 @@ func StartOn(t testing.TB, port int, opts ...kfake.Opt) *Cluster {
 	return &Cluster{Cluster: c, Addr: "127.0.0.1:" + strconv.Itoa(port)}
 }
 
+// StartStrict runs a kfake broker that creates no topic on its own.
+func StartStrict(t testing.TB, opts ...kfake.Opt) *Cluster {
+	t.Helper()
+	port := FreePort(t)
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.Ports(port)}, opts...)...)
+	if err != nil {
+		t.Fatalf("start kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return &Cluster{Cluster: c, Addr: "127.0.0.1:" + strconv.Itoa(port)}
+}
+
 // FreePort returns a loopback TCP port that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()

@@ -1,0 +1,259 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logship/logship/internal/kafkatest"
+	"github.com/logship/logship/internal/testlines"
+)
+
+// The Kafka fault matrix: each case ships 300,000 unique lines (2 files)
+// written while the fault lasts, then checks that every line arrived, how
+// many arrived twice, that the agent's memory stayed bounded by its queue
+// (2 MiB here) while ~20 MiB of lines waited on disk, and that the registry
+// never covered a line the broker had not taken.
+
+const (
+	faultFiles = 2
+	faultLines = 150_000 // per file
+	// rssBound is the queue (2 MiB), sarama's buffers and the Go runtime,
+	// with room: well under the ~20 MiB backlog the fault leaves on disk.
+	rssBound = 80 << 20
+)
+
+type faultCase struct {
+	t      *testing.T
+	r      *rig
+	gate   *kafkatest.Gate
+	peak   atomic.Int64
+	bad    atomic.Value
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	writer sync.WaitGroup
+}
+
+// runFault starts the agent, writes the lines at a steady rate over about
+// `over`, and calls fault once writing has begun.
+//
+// gate, if nil, is installed here, after the case's own controls, so that
+// it records only what those let through.
+func runFault(t *testing.T, kc *kafkatest.Cluster, gate *kafkatest.Gate, output string, over time.Duration, fault func(fc *faultCase)) *faultCase {
+	if gate == nil {
+		gate = kc.Gate(nil)
+	}
+	fc := &faultCase{t: t, gate: gate, stop: make(chan struct{})}
+	fc.r = newRigWith(t, kc, `paths: ["%s/*.log"]`, output)
+	fc.r.start()
+	// Memory and the registry are watched for the whole run.
+	fc.wg.Go(func() {
+		verified := make([]int64, faultFiles)
+		for {
+			select {
+			case <-fc.stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			fc.peak.Store(max(fc.peak.Load(), fc.r.rss()))
+			offs := testlines.RegistryOffsets(t, filepath.Join(fc.r.dir, "data", "registry.json"))
+			for f := range faultFiles {
+				off := offs[fc.r.path(fmt.Sprintf("f%d.log", f))]
+				for i := verified[f] / testlines.LineLen; i < off/testlines.LineLen; i++ {
+					if !gate.Written(testlines.Line(f, int(i))) {
+						fc.bad.Store(fmt.Sprintf("file %d: registry covers line %d, which the broker never took", f, i))
+					}
+				}
+				verified[f] = max(verified[f], off)
+			}
+		}
+	})
+	step := 2500
+	pause := over / time.Duration(faultLines/step)
+	fc.writer.Go(func() {
+		for i := 0; i < faultLines; i += step {
+			for f := range faultFiles {
+				testlines.Append(t, fc.r.path(fmt.Sprintf("f%d.log", f)), f, i, i+step)
+			}
+			time.Sleep(pause)
+		}
+	})
+	fault(fc)
+	fc.writer.Wait()
+	return fc
+}
+
+// finish waits for every line and checks the case; it returns the duplicates.
+func (fc *faultCase) finish(maxDups int) int {
+	t, r := fc.t, fc.r
+	t.Helper()
+	r.consume(faultFiles * faultLines)
+	r.drain()
+	close(fc.stop)
+	fc.wg.Wait()
+	if miss := r.seen.Missing(faultFiles, faultLines); len(miss) > 0 || r.seen.Bad != 0 {
+		t.Fatalf("missing %v, %d malformed", miss, r.seen.Bad)
+	}
+	if bad, _ := fc.bad.Load().(string); bad != "" {
+		t.Fatal(bad)
+	}
+	if r.seen.Dups > maxDups {
+		t.Fatalf("%d duplicates, at most %d expected", r.seen.Dups, maxDups)
+	}
+	if p := fc.peak.Load(); p == 0 || p > rssBound {
+		t.Fatalf("peak RSS %d MiB, bound %d MiB", p>>20, rssBound>>20)
+	}
+	r.stop()
+	t.Logf("%d lines, %d duplicates, peak RSS %.1f MiB", faultFiles*faultLines, r.seen.Dups, float64(fc.peak.Load())/(1<<20))
+	return r.seen.Dups
+}
+
+func TestFaultRetriableErrors10s(t *testing.T) {
+	kc := kafkatest.Start(t)
+	gate := kc.Gate(nil)
+	fc := runFault(t, kc, gate, "", 12*time.Second, func(*faultCase) {
+		time.Sleep(time.Second)
+		gate.Fail(kerr.NotLeaderForPartition)
+		time.Sleep(10 * time.Second)
+		gate.Fail(nil)
+	})
+	if gate.Rejected() == 0 {
+		t.Fatal("no request was failed")
+	}
+	fc.finish(0)
+}
+
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND: the broker writes the records, then
+// answers with an error. With idempotence sarama's retry is recognised;
+// without it, the retry writes the records again.
+func TestFaultWriteThenFail(t *testing.T) {
+	for _, idem := range []bool{true, false} {
+		t.Run(fmt.Sprintf("idempotent=%v", idem), func(t *testing.T) {
+			kc := kafkatest.Start(t)
+			output := "idempotent: true"
+			if !idem {
+				output = "idempotent: false"
+			}
+			fc := runFault(t, kc, nil, output, 10*time.Second, func(*faultCase) {
+				time.Sleep(time.Second)
+				kc.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.NotEnoughReplicasAfterAppend, Count: 20})
+			})
+			if idem {
+				fc.finish(0)
+				return
+			}
+			if dups := fc.finish(faultFiles * faultLines); dups == 0 {
+				t.Fatal("no duplicates without idempotence: the fault did not happen")
+			}
+		})
+	}
+}
+
+// Connections closed on produce requests, mid-request, for a while.
+func TestFaultConnectionsCut(t *testing.T) {
+	kc := kafkatest.Start(t)
+	var cut atomic.Int64
+	var active atomic.Bool
+	kc.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		kc.KeepControl()
+		if active.Load() && cut.Add(1)%3 != 0 { // two in three
+			return nil, fmt.Errorf("cut"), true
+		}
+		return nil, nil, false
+	})
+	fc := runFault(t, kc, nil, "", 10*time.Second, func(*faultCase) {
+		time.Sleep(time.Second)
+		active.Store(true)
+		time.Sleep(8 * time.Second)
+		active.Store(false)
+	})
+	if cut.Load() == 0 {
+		t.Fatal("no connection was cut")
+	}
+	fc.finish(0)
+}
+
+// Every produce response delayed 2 s for 10 s.
+func TestFaultSlowBroker(t *testing.T) {
+	kc := kafkatest.Start(t)
+	var active atomic.Bool
+	var slowed atomic.Int64
+	kc.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		kc.KeepControl()
+		if active.Load() {
+			slowed.Add(1)
+			kc.SleepControl(func() { time.Sleep(2 * time.Second) })
+		}
+		return nil, nil, false
+	})
+	fc := runFault(t, kc, nil, "", 12*time.Second, func(*faultCase) {
+		time.Sleep(time.Second)
+		active.Store(true)
+		time.Sleep(10 * time.Second)
+		active.Store(false)
+	})
+	if slowed.Load() == 0 {
+		t.Fatal("no request was slowed")
+	}
+	fc.finish(0)
+}
+
+// Partition leaders move between the brokers of a 3-broker cluster.
+func TestFaultLeaderMoves(t *testing.T) {
+	kc := kafkatest.Start(t, kfake.NumBrokers(3), kfake.SeedTopics(6, "logs"))
+	fc := runFault(t, kc, nil, "", 10*time.Second, func(*faultCase) {
+		for range 8 {
+			time.Sleep(time.Second)
+			kc.ShufflePartitionLeaders()
+		}
+	})
+	fc.finish(0)
+}
+
+// The topic does not exist and the broker does not create topics: lines
+// wait (the agent says why) until the topic is created.
+func TestFaultTopicMissing(t *testing.T) {
+	kc := kafkatest.StartStrict(t)
+	fc := runFault(t, kc, nil, "", 8*time.Second, func(fc *faultCase) {
+		time.Sleep(5 * time.Second)
+		if err := kc.CreateTopic("logs", 3, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	log, _ := os.ReadFile(fc.r.a.log.Name())
+	if !strings.Contains(string(log), "topic or partition that does not exist") {
+		t.Error("the agent did not say why lines were waiting")
+	}
+	fc.finish(0)
+}
+
+// The broker is gone for 60 s (closed, then started again on the same port
+// and data).
+func TestFaultBrokerGone60s(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a minute-long outage")
+	}
+	port := kafkatest.FreePort(t)
+	data := t.TempDir()
+	kc := kafkatest.StartOn(t, port, kfake.DataDir(data))
+	gate := kafkatest.NewGate(nil)
+	gate.Install(kc)
+	fc := runFault(t, kc, gate, "", 50*time.Second, func(fc *faultCase) {
+		time.Sleep(2 * time.Second)
+		kc.Close()
+		time.Sleep(60 * time.Second)
+		kc2 := kafkatest.StartOn(t, port, kfake.DataDir(data))
+		gate.Install(kc2)
+		fc.r.kc = kc2
+	})
+	fc.finish(0)
+}
