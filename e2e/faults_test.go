@@ -257,3 +257,45 @@ func TestFaultBrokerGone60s(t *testing.T) {
 	})
 	fc.finish(0)
 }
+
+// Events over max_message_bytes under each on_permanent_error policy:
+// they never reach Kafka, are dropped or dead-lettered and counted, and
+// their file's offset moves past them; every other line arrives.
+func TestFaultOversized(t *testing.T) {
+	for _, policy := range []string{"drop", "dead_letter"} {
+		t.Run(policy, func(t *testing.T) {
+			kc := kafkatest.Start(t)
+			dl := filepath.Join(t.TempDir(), "dl.ndjson")
+			output := fmt.Sprintf("max_message_bytes: 10000\non_permanent_error: %s\ndead_letter: {path: %q}", policy, dl)
+			var big string
+			fc := runFault(t, kc, nil, output, 8*time.Second, func(fc *faultCase) {
+				big = fc.r.path("big.log")
+				for i := range 100 {
+					testlines.AppendRaw(t, big, fmt.Sprintf("oversized %d %s\n", i, strings.Repeat("x", 20_000)))
+					time.Sleep(20 * time.Millisecond)
+				}
+			})
+			fc.r.waitFor("big.log's offset to move past its events", func() bool {
+				fi, err := os.Stat(big)
+				return err == nil && testlines.RegistryOffsets(t, filepath.Join(fc.r.dir, "data", "registry.json"))[big] == fi.Size()
+			})
+			log, _ := os.ReadFile(fc.r.a.log.Name())
+			n := 0
+			for _, l := range strings.Split(string(log), "\n") {
+				if strings.Contains(l, `msg="event rejected by kafka for good"`) && strings.Contains(l, "reason=message_too_large") && strings.Contains(l, "policy="+policy) && strings.Contains(l, "path="+big) {
+					n++
+				}
+			}
+			if n != 100 {
+				t.Fatalf("%d rejections logged, want 100", n)
+			}
+			fc.finish(0) // the oversized lines are not lines of the streams: none arrived
+			if policy == "dead_letter" {
+				data, _ := os.ReadFile(dl)
+				if n := strings.Count(string(data), `"reason":"message_too_large"`); n != 100 {
+					t.Fatalf("%d dead letters, want 100", n)
+				}
+			}
+		})
+	}
+}

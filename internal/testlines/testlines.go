@@ -120,3 +120,18 @@ func RegistryOffsets(t testing.TB, path string) map[string]int64 {
 	}
 	return out
 }
+
+// AppendRaw appends s to path as it is.
+func AppendRaw(t testing.TB, path, s string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
