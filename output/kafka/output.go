@@ -117,7 +117,17 @@ func New(cfg config.Kafka, hostName string, log *slog.Logger) (*Output, error) {
 				return nil, err
 			}
 		}
-		return sarama.NewAsyncProducer(cfg.Hosts, sc)
+		p, err := sarama.NewAsyncProducer(cfg.Hosts, sc)
+		if err != nil && cfg.Idempotent == nil && sc.Producer.Idempotent && idempotenceRefused(err) {
+			// On by default only where the broker allows it.
+			o.log.Warn("kafka refused an idempotent producer; continuing without idempotence (re-sends after failures may duplicate)", "err", err)
+			plain := *sc
+			plain.Producer.Idempotent = false
+			plain.Net.MaxOpenRequests = 5
+			sc = &plain
+			return sarama.NewAsyncProducer(cfg.Hosts, sc)
+		}
+		return p, err
 	}
 	return o, nil
 }
@@ -511,4 +521,12 @@ func (r *rateLog) log(l *slog.Logger, msg string, args ...any) {
 	r.count, r.last = 0, time.Now()
 	r.mu.Unlock()
 	l.Warn(msg, append(args, "count", n)...)
+}
+
+// idempotenceRefused reports whether the broker turned down a producer ID:
+// no IDEMPOTENT_WRITE permission, or no support for it.
+func idempotenceRefused(err error) bool {
+	return errors.Is(err, sarama.ErrClusterAuthorizationFailed) ||
+		errors.Is(err, sarama.ErrTransactionalIDAuthorizationFailed) ||
+		errors.Is(err, sarama.ErrUnsupportedVersion)
 }

@@ -163,3 +163,58 @@ func TestPermanentReason(t *testing.T) {
 		}
 	}
 }
+
+// A broker that refuses producer IDs: idempotence, on by default, is
+// dropped with a warning; asked for explicitly, it is insisted on.
+func TestIdempotenceRefused(t *testing.T) {
+	refuse := func(kc *kafkatest.Cluster) {
+		kc.ControlKey(int16(kmsg.InitProducerID), func(req kmsg.Request) (kmsg.Response, error, bool) {
+			kc.KeepControl()
+			resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
+			resp.SetVersion(req.GetVersion())
+			resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+			return resp, nil, true
+		})
+	}
+	t.Run("default", func(t *testing.T) {
+		kc := kafkatest.Start(t)
+		refuse(kc)
+		p := startPipeline(t, kc, kc.Gate(nil), 1, kafkaCfg(config.CodecRaw))
+		p.feed(t, 0, 100)
+		p.stop(t)
+		consumeExactlyOnce(t, kc.Addr, "logs", 100, rawValue)
+	})
+	t.Run("explicit", func(t *testing.T) {
+		kc := kafkatest.Start(t)
+		refuse(kc)
+		k := kafkaCfg(config.CodecRaw)
+		k.Hosts = []string{kc.Addr}
+		on := true
+		k.Idempotent = &on
+		logs := connectErr(t, k, "kafka unreachable, retrying")
+		if !strings.Contains(logs, "kafka unreachable, retrying") || strings.Contains(logs, "continuing without idempotence") {
+			t.Fatalf("explicit idempotence was not insisted on:\n%s", logs)
+		}
+	})
+}
+
+func TestDeadLetterCap(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dl.ndjson")
+	d := &deadLetter{path: path, maxSize: 1000}
+	src := &event.Source{Path: "/a.log"}
+	for i := range 20 {
+		if err := d.write(&event.Event{Source: src, Line: []byte(strings.Repeat("z", 100)), Offset: int64(i)}, "logs", ReasonTooLarge, context.Canceled); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.close()
+	for _, p := range []string{path, path + ".1"} {
+		fi, err := os.Stat(p)
+		if err != nil || fi.Size() > 1000 || fi.Size() == 0 {
+			t.Fatalf("%s: %v, %d bytes (cap 1000)", p, err, fi.Size())
+		}
+	}
+	if recs := readDeadLetters(t, path); len(recs) == 0 || recs[len(recs)-1].Log.Offset != 19 {
+		t.Fatalf("the newest record is not in the current file: %+v", recs)
+	}
+}

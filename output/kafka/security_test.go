@@ -49,8 +49,9 @@ func TestSASL(t *testing.T) {
 	}
 }
 
-// connectErr runs an output that cannot log in and returns what it logged.
-func connectErr(t *testing.T, k config.Kafka) string {
+// connectErr runs an output that cannot connect until its log holds until,
+// and returns what it logged.
+func connectErr(t *testing.T, k config.Kafka, until string) string {
 	t.Helper()
 	var logs testlog.Buffer
 	out, err := New(k, "h", slog.New(slog.NewTextHandler(&logs, nil)))
@@ -60,7 +61,7 @@ func connectErr(t *testing.T, k config.Kafka) string {
 	done := make(chan error, 1)
 	go func() { done <- out.Run(t.Context()) }()
 	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(logs.String(), "level=ERROR") && time.Now().Before(deadline) {
+	for !strings.Contains(logs.String(), until) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	out.Close()
@@ -73,7 +74,7 @@ func TestSASLWrongPassword(t *testing.T) {
 	k := kafkaCfg(config.CodecRaw)
 	k.Hosts = []string{kc.Addr}
 	k.SASL = config.SASL{Mechanism: config.SASLSCRAMSHA512, Username: "logship", Password: "wrong-horse-battery"}
-	logs := connectErr(t, k)
+	logs := connectErr(t, k, "level=ERROR")
 	if !strings.Contains(logs, "SASL login: check output.kafka.sasl (mechanism, username, password)") {
 		t.Fatalf("no clear error:\n%s", logs)
 	}
@@ -110,7 +111,7 @@ func TestTLS(t *testing.T) {
 		k := kafkaCfg(config.CodecRaw)
 		k.Hosts = []string{kc.Addr}
 		k.TLS = config.TLS{Enabled: true, CertificateAuthorities: []string{other.caFile}, VerificationMode: "full"}
-		if logs := connectErr(t, k); !strings.Contains(logs, "kafka's TLS certificate was not accepted") {
+		if logs := connectErr(t, k, "level=ERROR"); !strings.Contains(logs, "kafka's TLS certificate was not accepted") {
 			t.Fatalf("no clear error:\n%s", logs)
 		}
 	})
@@ -190,7 +191,7 @@ func TestVersionAutoBrokerTooOld(t *testing.T) {
 	k := kafkaCfg(config.CodecRaw)
 	k.Hosts = []string{kc.Addr}
 	k.Version = config.VersionAuto
-	logs := connectErr(t, k)
+	logs := connectErr(t, k, "level=ERROR")
 	if !strings.Contains(logs, "kafka broker too old") || !strings.Contains(logs, "needs Kafka 0.11.0.0 or newer") {
 		t.Fatalf("no clear error:\n%s", logs)
 	}
