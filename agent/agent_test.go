@@ -21,6 +21,7 @@ import (
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/internal/kafkatest"
 	"github.com/logship/logship/internal/testlines"
+	"github.com/logship/logship/internal/testlog"
 )
 
 func TestMain(m *testing.M) {
@@ -303,5 +304,26 @@ func TestOverlongLineTruncatedNotLost(t *testing.T) {
 	}
 	if offs := testlines.RegistryOffsets(t, cfg.Registry.Path); offs[logPath(dir, 0)] != int64(7+len(long)+1+6) {
 		t.Fatalf("registry offset %d", offs[logPath(dir, 0)])
+	}
+}
+
+func TestWarnsWithoutCertificateVerification(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir, "127.0.0.1:1")
+	cfg.Output.Kafka.TLS = config.TLS{Enabled: true, VerificationMode: "none"}
+	var logs testlog.Buffer
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil))) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "logship started") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "verification_mode is none") {
+		t.Fatalf("no warning:\n%s", logs.String())
 	}
 }

@@ -1,11 +1,14 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 func env(m map[string]string) func(string) (string, bool) {
@@ -149,5 +152,23 @@ func TestLoadMissingFile(t *testing.T) {
 	_, err := Load(filepath.Join(t.TempDir(), "nope.yml"))
 	if err == nil || !strings.Contains(err.Error(), "nope.yml") {
 		t.Fatalf("error should name the file: %v", err)
+	}
+}
+
+func TestSecretNeverShows(t *testing.T) {
+	s := Secret("hunter2")
+	for _, got := range []string{s.String(), fmt.Sprint(s), fmt.Sprintf("%v %+v %#v %s", s, s, s, s)} {
+		if strings.Contains(got, "hunter2") {
+			t.Fatalf("secret shown: %q", got)
+		}
+	}
+	cfg := Default()
+	cfg.Output.Kafka.SASL.Password = s
+	out, err := yaml.Marshal(cfg)
+	if err != nil || strings.Contains(string(out), "hunter2") || !strings.Contains(string(out), Redacted) {
+		t.Fatalf("marshalled config shows the secret (%v):\n%s", err, out)
+	}
+	if s.Value() != "hunter2" {
+		t.Fatal("Value lost the secret")
 	}
 }
