@@ -158,24 +158,39 @@ func TestFaultWriteThenFail(t *testing.T) {
 	}
 }
 
-// Connections closed on produce requests, mid-request, for a while.
-func TestFaultConnectionsCut(t *testing.T) {
-	kc := kafkatest.Start(t)
-	var cut atomic.Int64
-	var active atomic.Bool
+// window installs a produce control that acts (fn) only while switched on,
+// and a fault function that switches it on for d after a second. It returns
+// the count of requests acted on.
+func window(kc *kafkatest.Cluster, d time.Duration, fn func() (kmsg.Response, error, bool)) (*atomic.Int64, func(*faultCase)) {
+	var on atomic.Bool
+	var hits atomic.Int64
 	kc.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
 		kc.KeepControl()
-		if active.Load() && cut.Add(1)%3 != 0 { // two in three
+		if !on.Load() {
+			return nil, nil, false
+		}
+		hits.Add(1)
+		return fn()
+	})
+	return &hits, func(*faultCase) {
+		time.Sleep(time.Second)
+		on.Store(true)
+		time.Sleep(d)
+		on.Store(false)
+	}
+}
+
+// Connections closed on produce requests, mid-request, for 8 s.
+func TestFaultConnectionsCut(t *testing.T) {
+	kc := kafkatest.Start(t)
+	var n atomic.Int64
+	cut, fault := window(kc, 8*time.Second, func() (kmsg.Response, error, bool) {
+		if n.Add(1)%3 != 0 { // two in three
 			return nil, fmt.Errorf("cut"), true
 		}
 		return nil, nil, false
 	})
-	fc := runFault(t, kc, nil, "", 10*time.Second, func(*faultCase) {
-		time.Sleep(time.Second)
-		active.Store(true)
-		time.Sleep(8 * time.Second)
-		active.Store(false)
-	})
+	fc := runFault(t, kc, nil, "", 10*time.Second, fault)
 	if cut.Load() == 0 {
 		t.Fatal("no connection was cut")
 	}
@@ -185,22 +200,11 @@ func TestFaultConnectionsCut(t *testing.T) {
 // Every produce response delayed 2 s for 10 s.
 func TestFaultSlowBroker(t *testing.T) {
 	kc := kafkatest.Start(t)
-	var active atomic.Bool
-	var slowed atomic.Int64
-	kc.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		kc.KeepControl()
-		if active.Load() {
-			slowed.Add(1)
-			kc.SleepControl(func() { time.Sleep(2 * time.Second) })
-		}
+	slowed, fault := window(kc, 10*time.Second, func() (kmsg.Response, error, bool) {
+		kc.SleepControl(func() { time.Sleep(2 * time.Second) })
 		return nil, nil, false
 	})
-	fc := runFault(t, kc, nil, "", 12*time.Second, func(*faultCase) {
-		time.Sleep(time.Second)
-		active.Store(true)
-		time.Sleep(10 * time.Second)
-		active.Store(false)
-	})
+	fc := runFault(t, kc, nil, "", 12*time.Second, fault)
 	if slowed.Load() == 0 {
 		t.Fatal("no request was slowed")
 	}
