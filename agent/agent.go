@@ -179,7 +179,7 @@ func (p progress) attrs() []any {
 		"lines_truncated", p.stats.Truncated.Load(),
 		"events_acked", s.AckedEvents, "bytes_acked", s.AckedBytes,
 		"events_queued", s.QueuedEvents, "events_inflight", o.Inflight,
-		"retries", o.Retries, "open_files", p.pr.OpenFiles(), "kafka_connected", o.Connected,
+		"retries", o.Retries, "open_files", p.pr.OpenFiles(), "open_files_peak", p.pr.OpenFilesPeak(), "kafka_connected", o.Connected,
 		"lines_abandoned_bytes", p.stats.Abandoned.Load(), "goroutines", runtime.NumGoroutine(),
 		"events_dropped", dropped, "events_dead_lettered", deadLettered,
 		"oldest_unacked_age", oldest, "last_delivery", o.LastDelivery.Format(time.RFC3339),

@@ -68,8 +68,9 @@ type Prospector struct {
 	baseLog *slog.Logger // for harvesters, which scope their own
 	index   *contentIndex
 
-	open  atomic.Int64
-	scans atomic.Int64
+	open     atomic.Int64
+	openPeak atomic.Int64
+	scans    atomic.Int64
 
 	// Owned by Run's goroutine.
 	running  map[fileID]*running
@@ -127,6 +128,10 @@ func New(inputs []config.Input, out chan<- *event.Chunk, reg Registry, stats *ha
 
 // OpenFiles is the number of running harvesters; safe for concurrent use.
 func (p *Prospector) OpenFiles() int { return int(p.open.Load()) }
+
+// OpenFilesPeak is the most harvesters that ran at once since start; safe
+// for concurrent use.
+func (p *Prospector) OpenFilesPeak() int { return int(p.openPeak.Load()) }
 
 // Scans is how many scans have completed; safe for concurrent use.
 func (p *Prospector) Scans() int64 { return p.scans.Load() }

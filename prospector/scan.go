@@ -312,7 +312,9 @@ func (p *Prospector) consider(ctx context.Context, c candidate) {
 	r.h = harvester.New(hcfg, src, f, start, p.out, r.wake, p.stats, p.baseLog)
 	p.running[c.id], p.byPath[c.path] = r, r
 	delete(p.known, c.id)
-	p.open.Add(1)
+	if n := p.open.Add(1); n > p.openPeak.Load() {
+		p.openPeak.Store(n) // only this goroutine writes it
+	}
 	p.log.Debug("harvester started", "path", c.path, "offset", start.Offset, "gzip", ct.gz)
 	go func() {
 		err := r.h.Run(ctx)
