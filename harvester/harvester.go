@@ -173,6 +173,12 @@ func (h *Harvester) Run(ctx context.Context) error {
 			if err := h.split(ctx, buf[:n]); err != nil {
 				return err
 			}
+			// Complete a short fingerprint as soon as the file is long
+			// enough, not only at its end: a truncation may come first,
+			// and a copy is known by the fingerprint it reports.
+			if h.src.Fingerprint.Load().Len < event.FingerprintSize && h.pos >= event.FingerprintSize && !h.cfg.Gzip {
+				h.growFingerprint()
+			}
 			continue
 		}
 		if err != nil && err != io.EOF {
