@@ -176,7 +176,7 @@ func (h *Harvester) Run(ctx context.Context) error {
 			// Complete a short fingerprint as soon as the file is long
 			// enough, not only at its end: a truncation may come first,
 			// and a copy is known by the fingerprint it reports.
-			if h.src.Fingerprint.Load().Len < event.FingerprintSize && h.pos >= event.FingerprintSize && !h.cfg.Gzip {
+			if h.pos >= event.FingerprintSize {
 				h.growFingerprint()
 			}
 			continue
@@ -320,7 +320,7 @@ func (h *Harvester) restart() error {
 // the fingerprint size when it was taken.
 func (h *Harvester) growFingerprint() {
 	fp := h.src.Fingerprint.Load()
-	if fp.Len >= event.FingerprintSize || h.pos <= fp.Len {
+	if h.cfg.Gzip || fp.Len >= event.FingerprintSize || h.pos <= fp.Len {
 		return
 	}
 	if v, err := event.HashHead(h.f, event.FingerprintSize); err == nil {

@@ -155,19 +155,16 @@ func (p *Prospector) clean(seen map[fileID]bool) {
 	for id := range p.running {
 		running[id.String()] = true
 	}
+	found := make(map[string]bool, len(seen))
+	for id := range seen {
+		found[id.String()] = true
+	}
 	for _, e := range p.reg.Entries() {
 		if running[e.ID] {
 			continue
 		}
-		var id fileID
-		for fid := range seen {
-			if fid.String() == e.ID {
-				id = fid
-				break
-			}
-		}
 		switch {
-		case cleanRemoved && id == (fileID{}):
+		case cleanRemoved && !found[e.ID]:
 			p.reg.Remove(e.ID)
 			p.log.Debug("registry entry removed: file gone", "path", e.Path)
 		case inactive > 0 && time.Since(e.Updated) > inactive:
@@ -277,7 +274,7 @@ func (p *Prospector) consider(ctx context.Context, c candidate) {
 		f.Close()
 		return
 	}
-	if oid, err := identity(ofi); err != nil || oid != c.id {
+	if !sameID(ofi, c.id) {
 		f.Close()
 		return // replaced since the glob: the next scan sees the new file
 	}

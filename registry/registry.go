@@ -11,6 +11,7 @@ package registry
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -155,22 +156,12 @@ func (r *Registry) Entries() []Entry {
 	}
 	r.mu.Unlock()
 	slices.SortFunc(out, func(a, b Entry) int {
-		if c := cmpString(a.Path, b.Path); c != 0 {
+		if c := cmp.Compare(a.Path, b.Path); c != 0 {
 			return c
 		}
-		return cmpString(a.ID, b.ID)
+		return cmp.Compare(a.ID, b.ID)
 	})
 	return out
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Commit records that src has been delivered up to pos.
@@ -225,7 +216,7 @@ func (r *Registry) Flush() error {
 	r.dirty = false
 	r.mu.Unlock()
 
-	slices.SortFunc(doc.Files, func(a, b Entry) int { return cmpString(a.ID, b.ID) })
+	slices.SortFunc(doc.Files, func(a, b Entry) int { return cmp.Compare(a.ID, b.ID) })
 	data, err := json.MarshalIndent(doc, "", "  ")
 	if err == nil {
 		err = writeAtomic(r.path, append(data, '\n'))

@@ -26,13 +26,13 @@ func (enc *encoder) appendValue(buf []byte, e *event.Event) []byte {
 	if enc.raw {
 		return append(buf, e.Line...)
 	}
-	return enc.appendJSON(buf, e, e.Line, e.Truncated)
+	return enc.appendJSON(buf, e)
 }
 
 // appendJSON writes the event with Filebeat's field names:
 // {"@timestamp":…,"message":…,"log":{"offset":…,"file":{"path":…}},
 // "input":{"type":…},"host":{"name":…},"fields":{…}}
-func (enc *encoder) appendJSON(buf []byte, e *event.Event, line []byte, truncated bool) []byte {
+func (enc *encoder) appendJSON(buf []byte, e *event.Event) []byte {
 	if !e.Time.Equal(enc.lastTime) || enc.timeBuf == nil {
 		enc.lastTime = e.Time
 		enc.timeBuf = e.Time.UTC().AppendFormat(enc.timeBuf[:0], "2006-01-02T15:04:05.000Z")
@@ -43,10 +43,10 @@ func (enc *encoder) appendJSON(buf []byte, e *event.Event, line []byte, truncate
 	buf = append(buf, `{"@timestamp":"`...)
 	buf = append(buf, enc.timeBuf...)
 	buf = append(buf, `","message":`...)
-	buf = appendString(buf, line)
+	buf = appendString(buf, e.Line)
 	buf = append(buf, `,"log":{"offset":`...)
 	buf = strconv.AppendInt(buf, e.Offset, 10)
-	if truncated {
+	if e.Truncated {
 		buf = append(buf, `,"flags":["truncated"]`...)
 	}
 	buf = append(buf, enc.srcHead...)
