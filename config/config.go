@@ -43,6 +43,19 @@ type Input struct {
 	CleanInactive     Duration `yaml:"clean_inactive"`
 	CleanRemoved      bool     `yaml:"clean_removed"`
 	HarvesterLimit    int      `yaml:"harvester_limit"`
+
+	// Line processing, in this order: Encoding, container decoding
+	// (type container: Format, Stream), Multiline, Parsers, IncludeLines
+	// and ExcludeLines, Processors.
+	Encoding              string             `yaml:"encoding"`
+	Format                string             `yaml:"format"`
+	Stream                string             `yaml:"stream"`
+	AddKubernetesMetadata KubernetesMetadata `yaml:"add_kubernetes_metadata"`
+	Multiline             *Multiline         `yaml:"multiline"`
+	Parsers               []Parser           `yaml:"parsers"`
+	IncludeLines          []string           `yaml:"include_lines"`
+	ExcludeLines          []string           `yaml:"exclude_lines"`
+	Processors            []Processor        `yaml:"processors"`
 }
 
 // Start positions for files the registry has never seen.
@@ -280,7 +293,7 @@ func Default() Config {
 // DefaultInput returns the defaults of one inputs[] entry.
 func DefaultInput() Input {
 	return Input{
-		Type:          "log",
+		Type:          InputLog,
 		StartPosition: StartBeginning,
 		MaxBytes:      MiB,
 		ScanFrequency: Duration(10 * time.Second),
@@ -290,5 +303,10 @@ func DefaultInput() Input {
 		CloseRemoved:      true,
 		CloseRemovedAfter: Duration(5 * time.Minute),
 		CleanRemoved:      true,
+
+		Encoding:              "utf-8",
+		Format:                FormatAuto,
+		Stream:                StreamAll,
+		AddKubernetesMetadata: KubernetesMetadata{CleanupTimeout: Duration(time.Minute)},
 	}
 }

@@ -76,7 +76,28 @@ func Parse(name string, data []byte, lookup func(string) (string, bool)) (Config
 func (in *Input) UnmarshalYAML(unmarshal func(any) error) error {
 	*in = DefaultInput()
 	type plain Input
-	return unmarshal((*plain)(in))
+	if err := unmarshal((*plain)(in)); err != nil {
+		return err
+	}
+	if in.Type == InputContainer {
+		// Kubelet's layout: /var/log/containers holds symlinks into
+		// /var/log/pods, and rotated files sit beside the live one.
+		if len(in.Paths) == 0 {
+			in.Paths = []string{"/var/log/containers/*.log"}
+		}
+		in.Symlinks = true
+		if len(in.RotatedFiles) == 0 {
+			for _, p := range in.Paths {
+				if strings.HasSuffix(p, ".log") && !strings.HasPrefix(p, "/var/log/containers/") {
+					in.RotatedFiles = append(in.RotatedFiles, p+".*")
+				}
+			}
+		}
+		if in.Decompress == "none" {
+			in.Decompress = "auto"
+		}
+	}
+	return nil
 }
 
 // yamlError turns a yaml.v3 error ("yaml: line 3: ...") into one Error a line.

@@ -88,7 +88,8 @@ func (c *Config) validate(file string, root *yaml.Node) error {
 }
 
 func (in *Input) validate(v *validator, path string) {
-	v.oneOf(path+".type", in.Type, "log")
+	v.oneOf(path+".type", in.Type, InputLog, InputContainer)
+	in.processing(v, path)
 	if len(in.Paths) == 0 {
 		v.add(path+".paths", "must not be empty")
 	}

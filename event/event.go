@@ -40,20 +40,77 @@ type Input struct {
 	FieldsUnderRoot bool
 }
 
-// Event is one line of a file.
+// Event is one line of a file, or several joined (multiline, a container
+// runtime's partial lines), possibly shaped by parsers and processors.
 type Event struct {
 	Source *Source
-	// Line is the line without its newline (and without a trailing '\r').
-	// It points into the chunk's buffer and must not be modified.
+	// Line is the message: the line without its newline (and without a
+	// trailing '\r'), decoded to UTF-8. It points into the chunk's buffer
+	// and must not be modified.
 	Line []byte
-	// Offset is the byte offset of the line's first byte; End is the offset
-	// just past its newline, where reading resumes once it is acknowledged.
+	// Offset is the byte offset of the event's first byte; End is the
+	// offset just past its last newline.
 	Offset, End int64
-	// Time is when the line was read.
+	// Time is the event's @timestamp: when it was read, or the time a
+	// container runtime or a timestamp processor gave it.
 	Time time.Time
 	// Truncated is set when the line was longer than max_bytes and only
 	// its first max_bytes were kept.
 	Truncated bool
+	// Flags are the event's other log.flags.
+	Flags Flag
+	// Skip marks an event without content: lines that were read and
+	// dropped (filters, drop_event). It is not shipped; it only carries
+	// the file position past them to the registry.
+	Skip bool
+	// Meta holds fields shared by many events (a container's stream and
+	// its kubernetes metadata); nil when none. Shared: never modified.
+	Meta *Meta
+	// Doc is the whole event as fields, once a parser or processor has
+	// made one; nil otherwise. When set it replaces every field above but
+	// Line (kept for codec raw when Doc has no message) and the offsets.
+	Doc map[string]any
+	// Commit is where reading resumes once this event is delivered, when
+	// that is not simply after Line (see PositionAfter): processed events
+	// hold the position after their last raw line, or before a pending
+	// event that started earlier.
+	Commit Position
+}
+
+// Flag is a set of log.flags.
+type Flag uint8
+
+// Flags an event may carry.
+const (
+	FlagMultiline   Flag = 1 << iota // several lines joined
+	FlagInvalidUTF8                  // bytes that were not UTF-8 replaced by U+FFFD
+	FlagPartial                      // a runtime's partial line cut at max_bytes
+	FlagCommit                       // Commit is set
+)
+
+// FlagNames appends the event's log.flags, truncated first.
+func (e *Event) FlagNames(dst []string) []string {
+	if e.Truncated {
+		dst = append(dst, "truncated")
+	}
+	if e.Flags&FlagMultiline != 0 {
+		dst = append(dst, "multiline")
+	}
+	if e.Flags&FlagInvalidUTF8 != 0 {
+		dst = append(dst, "invalid_utf8")
+	}
+	if e.Flags&FlagPartial != 0 {
+		dst = append(dst, "partial")
+	}
+	return dst
+}
+
+// Meta is a set of fields shared by events: Fields as a map (for
+// conditions, formats and processors) and JSON, the same encoded as the
+// members of a JSON object without its braces.
+type Meta struct {
+	Fields map[string]any
+	JSON   []byte
 }
 
 // Chunk is a run of consecutive events of one file, sent downstream in one
@@ -63,4 +120,29 @@ type Chunk struct {
 	Events []Event
 	// Bytes is the sum of the events' line lengths.
 	Bytes int
+}
+
+// Raw is one line as read from a file, handed to line processing.
+type Raw struct {
+	// Text is the line decoded to UTF-8, without its newline.
+	Text []byte
+	// Offset is where the line starts; End is just past its newline.
+	Offset, End int64
+	// Before is the position before the line, After the one after it.
+	Before, After Position
+	Truncated     bool
+	Flags         Flag
+	// Time is when the line was read.
+	Time time.Time
+}
+
+// Shipped is the number of the chunk's events that are not Skip.
+func (c *Chunk) Shipped() int {
+	n := len(c.Events)
+	for i := range c.Events {
+		if c.Events[i].Skip {
+			n--
+		}
+	}
+	return n
 }

@@ -3,9 +3,13 @@ package event
 import "strings"
 
 // Field returns the value of a field of e by its dotted name, as in the
-// JSON event: message, log.file.path, log.offset, input.type, and
-// fields.<name> (or <name> alone when the input's fields are at the root).
+// JSON event: message, log.file.path, log.offset, input.type, the shared
+// Meta fields, and fields.<name> (or <name> alone when the input's fields
+// are at the root). Once the event has a Doc, any field of it.
 func (e *Event) Field(name string) (any, bool) {
+	if e.Doc != nil {
+		return Lookup(e.Doc, name)
+	}
 	switch name {
 	case "message":
 		return string(e.Line), true
@@ -18,6 +22,11 @@ func (e *Event) Field(name string) (any, bool) {
 			return e.Source.Input.Type, true
 		}
 		return nil, false
+	}
+	if e.Meta != nil {
+		if v, ok := Lookup(e.Meta.Fields, name); ok {
+			return v, true
+		}
 	}
 	in := e.Source.Input
 	if in == nil || in.Fields == nil {

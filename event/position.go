@@ -23,13 +23,31 @@ type Position struct {
 	TailLen  int
 }
 
-// PositionAfter is the position after an event's line.
+// TailLen values that check less than a line's tail.
+const (
+	// TailNewline checks only that a newline ends before the offset.
+	TailNewline = -1
+	// TailUnchecked checks only that the file reaches the offset: for
+	// encodings whose newline is not the byte '\n' (UTF-16).
+	TailUnchecked = -2
+)
+
+// PositionAfter is the position after an event.
 func PositionAfter(e *Event) Position {
-	if e.Truncated {
-		return Position{Offset: e.End, TailLen: -1}
+	if e.Flags&FlagCommit != 0 {
+		return e.Commit
 	}
-	tail := e.Line[max(0, len(e.Line)-TailSize):]
-	return Position{Offset: e.End, TailHash: hash(tail), TailLen: len(tail)}
+	return PositionAfterLine(e.Line, e.End, e.Truncated)
+}
+
+// PositionAfterLine is the position after a raw line (without its newline
+// and '\r') that ends at end.
+func PositionAfterLine(line []byte, end int64, truncated bool) Position {
+	if truncated {
+		return Position{Offset: end, TailLen: TailNewline}
+	}
+	tail := line[max(0, len(line)-TailSize):]
+	return Position{Offset: end, TailHash: hash(tail), TailLen: len(tail)}
 }
 
 func hash(b []byte) uint64 {
@@ -50,6 +68,9 @@ func (p Position) Check(f io.ReaderAt) bool {
 	buf := make([]byte, p.Offset-start)
 	if _, err := f.ReadAt(buf, start); err != nil {
 		return false
+	}
+	if p.TailLen == TailUnchecked {
+		return true
 	}
 	if buf[len(buf)-1] != '\n' {
 		return false

@@ -48,6 +48,33 @@ type Config struct {
 	// the fingerprint its content had and how far it had been read: a copy
 	// of that content (copytruncate) can then be read from there.
 	OnTruncate func(fp event.FingerprintValue, pos event.Position)
+	// Encoding decodes the file's lines to UTF-8.
+	Encoding Encoding
+	// Pipeline, if set, makes the processor that shapes this file's lines
+	// into events (multiline, container formats, parsers, filters,
+	// processors). Without one, each line is an event as it is.
+	Pipeline func(*event.Source) Processor
+}
+
+// Processor shapes the raw lines of one file into events. It is used by its
+// harvester's goroutine only.
+type Processor interface {
+	// Line takes the next raw line. Line.Text is valid during the call.
+	Line(l *event.Raw)
+	// Expire completes pending events that waited past their timeout at
+	// now; Flush completes every pending event (the file will not grow, or
+	// was truncated).
+	Expire(now time.Time)
+	Flush()
+	// Deadline is when Expire next has work; zero when nothing pends.
+	Deadline() time.Time
+	// Pending is the position before the oldest line not yet in an event
+	// returned by Events, if there is one: reading resumes there.
+	Pending() (event.Position, bool)
+	// Events returns the events completed since the last call, in file
+	// order. They and the memory their Lines point to are valid until the
+	// next call of any method.
+	Events() []event.Event
 }
 
 // Defaults fills zero fields with their defaults.
@@ -114,6 +141,15 @@ type Harvester struct {
 	data      []byte       // the chunk's line buffer; never grows in place
 	readTime  time.Time
 	lastSent  *event.Event // the last line sent downstream
+
+	dec       *decoder
+	bigEndian bool           // UTF-16 byte order
+	prev      byte           // UTF-16: the byte before the data being split
+	proc      Processor      // nil without a pipeline
+	lastPos   event.Position // after the last raw line (with a pipeline)
+	// Raw lines and bytes read since the last chunk was sent.
+	readLines int64
+	readBytes int64
 }
 
 // New returns a harvester for f that starts reading at start. It takes
@@ -128,19 +164,34 @@ func New(cfg Config, src *event.Source, f *os.File, start event.Position, out ch
 		cfg: cfg, src: src, f: f, r: f, out: out, wake: wake, stats: stats, now: time.Now,
 		log:   log.With("component", "harvester", "path", src.Path),
 		start: start, pos: start.Offset, lineStart: start.Offset,
+		dec: cfg.Encoding.decoder(cfg.Encoding.bigEndian), bigEndian: cfg.Encoding.bigEndian,
 	}
 }
 
 // Position is where a new harvester for the same file resumes: after the
 // last complete line sent. Only valid after Run has returned.
 func (h *Harvester) Position() event.Position {
-	if h.lastSent != nil && h.lastSent.End == h.lineStart {
-		return event.PositionAfter(h.lastSent)
+	p := h.bare(h.lineStart)
+	switch {
+	case h.lastSent != nil && h.lastSent.End == h.lineStart:
+		p = event.PositionAfter(h.lastSent)
+	case h.lineStart == h.start.Offset:
+		p = h.start
 	}
-	if h.lineStart == h.start.Offset {
-		return h.start
+	if h.proc != nil {
+		if pp, ok := h.proc.Pending(); ok && pp.Offset < p.Offset {
+			return pp
+		}
 	}
-	return event.Position{Offset: h.lineStart, TailLen: -1}
+	return p
+}
+
+// bare is a position at off known only by its offset.
+func (h *Harvester) bare(off int64) event.Position {
+	if h.cfg.Encoding.utf16 {
+		return event.Position{Offset: off, TailLen: event.TailUnchecked}
+	}
+	return event.Position{Offset: off, TailLen: event.TailNewline}
 }
 
 // Gzip reports whether the file is read through gzip.
@@ -157,6 +208,10 @@ func (h *Harvester) Run(ctx context.Context) error {
 	defer h.unsent()
 	if err := h.seek(); err != nil {
 		return err
+	}
+	if h.cfg.Pipeline != nil {
+		h.proc = h.cfg.Pipeline(h.src)
+		h.lastPos = h.start
 	}
 	buf := make([]byte, h.cfg.ReadBufferSize)
 	backoff := h.cfg.Backoff
@@ -185,6 +240,12 @@ func (h *Harvester) Run(ctx context.Context) error {
 			return fmt.Errorf("read %s: %w", h.src.Path, err)
 		}
 		// End of file: hand over what was read, then see why nothing came.
+		if h.proc != nil {
+			h.proc.Expire(h.now())
+			if err := h.take(ctx); err != nil {
+				return err
+			}
+		}
 		if err := h.flush(ctx); err != nil {
 			return err
 		}
@@ -196,7 +257,7 @@ func (h *Harvester) Run(ctx context.Context) error {
 			return fmt.Errorf("stat %s: %w", h.src.Path, err)
 		}
 		if h.wasTruncated(fi.Size()) {
-			if err := h.restart(); err != nil {
+			if err := h.restart(ctx); err != nil {
 				return err
 			}
 			continue
@@ -209,13 +270,19 @@ func (h *Harvester) Run(ctx context.Context) error {
 		case h.cfg.CloseRemoved && removed(fi):
 			return h.finish(ctx, ErrRemoved)
 		case h.cfg.CloseRenamed && h.renamed(fi):
-			return ErrRenamed
+			return h.complete(ctx, ErrRenamed)
 		case h.cfg.CloseEOF:
-			return ErrEOF
+			return h.complete(ctx, ErrEOF)
 		case h.now().Sub(lastRead) >= h.cfg.CloseInactive:
-			return ErrInactive
+			return h.complete(ctx, ErrInactive)
 		}
-		timer.Reset(backoff)
+		wait := backoff
+		if h.proc != nil {
+			if d := h.proc.Deadline(); !d.IsZero() {
+				wait = max(min(wait, d.Sub(h.now())), time.Millisecond)
+			}
+		}
+		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -227,7 +294,7 @@ func (h *Harvester) Run(ctx context.Context) error {
 		// Look before reading on: a file truncated and written again while
 		// we waited must not be read from the middle of its new content.
 		if fi, err := h.f.Stat(); err == nil && h.wasTruncated(fi.Size()) {
-			if err := h.restart(); err != nil {
+			if err := h.restart(ctx); err != nil {
 				return err
 			}
 		}
@@ -236,6 +303,18 @@ func (h *Harvester) Run(ctx context.Context) error {
 
 // seek positions the reader at the start position.
 func (h *Harvester) seek() error {
+	if h.cfg.Encoding.utf16 && !h.cfg.Gzip {
+		var bom [2]byte
+		if n, _ := h.f.ReadAt(bom[:], 0); n == 2 {
+			switch bom {
+			case [2]byte{0xFF, 0xFE}:
+				h.bigEndian = false
+			case [2]byte{0xFE, 0xFF}:
+				h.bigEndian = true
+			}
+		}
+		h.dec = h.cfg.Encoding.decoder(h.bigEndian)
+	}
 	if !h.cfg.Gzip {
 		if _, err := h.f.Seek(h.pos, io.SeekStart); err != nil {
 			return fmt.Errorf("seek %s to %d: %w", h.src.Path, h.pos, err)
@@ -264,6 +343,20 @@ func (h *Harvester) finish(ctx context.Context, why error) error {
 			return err
 		}
 		h.partial = h.partial[:0]
+	}
+	return h.complete(ctx, why)
+}
+
+// complete sends every event still pending in the pipeline (the harvester
+// stops on a close policy, so nobody would complete them) and returns why.
+// Only a cancelled context leaves events pending: a new harvester then
+// resumes at the start of the oldest.
+func (h *Harvester) complete(ctx context.Context, why error) error {
+	if h.proc != nil {
+		h.proc.Flush()
+		if err := h.take(ctx); err != nil {
+			return err
+		}
 	}
 	if err := h.flush(ctx); err != nil {
 		return err
@@ -296,10 +389,18 @@ func (h *Harvester) sameHead() bool {
 	return err != nil || now == fp
 }
 
-// restart reads the file again from its start after a truncation.
-func (h *Harvester) restart() error {
+// restart reads the file again from its start after a truncation. Events
+// pending in the pipeline were read before it; they are sent.
+func (h *Harvester) restart(ctx context.Context) error {
 	if h.cfg.OnTruncate != nil {
 		h.cfg.OnTruncate(h.src.Fingerprint.Load(), h.Position())
+	}
+	if h.proc != nil {
+		h.proc.Flush()
+		if err := h.take(ctx); err != nil {
+			return err
+		}
+		h.lastPos = event.Position{}
 	}
 	if _, err := h.f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("seek %s: %w", h.src.Path, err)
@@ -341,6 +442,9 @@ func (h *Harvester) renamed(fi os.FileInfo) bool {
 
 // split cuts data into lines; bytes after the last newline stay partial.
 func (h *Harvester) split(ctx context.Context, data []byte) error {
+	if h.cfg.Encoding.utf16 {
+		return h.split16(ctx, data)
+	}
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
@@ -361,11 +465,6 @@ func (h *Harvester) split(ctx context.Context, data []byte) error {
 			return err
 		}
 		data = data[i+1:]
-		if h.chunkFull() {
-			if err := h.flush(ctx); err != nil {
-				return err
-			}
-		}
 	}
 	return nil
 }
@@ -380,15 +479,98 @@ func (h *Harvester) hold(p []byte) {
 	h.partial = append(h.partial, p...)
 }
 
-// emit adds a complete line ending (after its newline) at end to the chunk.
+// emit adds a complete raw line ending (after its newline) at end: as an
+// event to the chunk, or to the pipeline.
 func (h *Harvester) emit(ctx context.Context, line []byte, end int64) error {
 	truncated := h.truncated
 	if len(line) > h.cfg.MaxBytes {
 		line, truncated = line[:h.cfg.MaxBytes], true
 	}
-	if !truncated && len(line) > 0 && line[len(line)-1] == '\r' {
-		line = line[:len(line)-1]
+	nl := 1
+	if h.cfg.Encoding.utf16 {
+		nl = 2
+		line = line[:len(line)&^1]
 	}
+	if !truncated && len(line) >= nl && h.isCR(line[len(line)-nl:]) {
+		line = line[:len(line)-nl]
+	}
+	text := line
+	if h.lineStart == 0 { // a byte-order mark is not text
+		if h.cfg.Encoding.utf16 && len(text) >= 2 && (text[0] == 0xFF && text[1] == 0xFE || text[0] == 0xFE && text[1] == 0xFF) {
+			text = text[2:]
+		} else if h.cfg.Encoding.enc == nil && bytes.HasPrefix(text, utf8BOM) {
+			text = text[len(utf8BOM):]
+		}
+	}
+	text, invalid := h.dec.decode(text)
+	var flags event.Flag
+	if invalid {
+		flags |= event.FlagInvalidUTF8
+	}
+	h.readLines++
+	h.readBytes += end - h.lineStart
+	if h.proc != nil {
+		raw := event.Raw{Text: text, Offset: h.lineStart, End: end, Before: h.lastPos, Truncated: truncated, Flags: flags, Time: h.readTime}
+		if h.cfg.Encoding.utf16 {
+			raw.After = h.bare(end)
+		} else {
+			raw.After = event.PositionAfterLine(line, end, truncated)
+		}
+		h.lastPos = raw.After
+		h.lineStart = end
+		h.proc.Line(&raw)
+		return h.take(ctx)
+	}
+	e := event.Event{Source: h.src, Line: text, Offset: h.lineStart, End: end, Time: h.readTime, Truncated: truncated, Flags: flags}
+	if len(text) != len(line) || len(line) > 0 && &text[0] != &line[0] {
+		// The text is not the file's bytes: the position is taken from these.
+		e.Flags |= event.FlagCommit
+		if h.cfg.Encoding.utf16 {
+			e.Commit = h.bare(end)
+		} else {
+			e.Commit = event.PositionAfterLine(line, end, truncated)
+		}
+	}
+	h.lineStart = end
+	return h.put(ctx, &e)
+}
+
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// isCR reports whether b (one newline's width) is a carriage return.
+func (h *Harvester) isCR(b []byte) bool {
+	switch {
+	case len(b) == 1:
+		return b[0] == '\r'
+	case h.bigEndian:
+		return b[0] == 0 && b[1] == '\r'
+	default:
+		return b[0] == '\r' && b[1] == 0
+	}
+}
+
+// take puts the events the pipeline completed into the chunk.
+func (h *Harvester) take(ctx context.Context) error {
+	for _, e := range h.proc.Events() {
+		if err := h.put(ctx, &e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// put adds an event to the chunk, copying its line into the chunk's
+// buffer. Consecutive skip events of the file become one.
+func (h *Harvester) put(ctx context.Context, e *event.Event) error {
+	if e.Skip && h.chunk != nil {
+		if n := len(h.chunk.Events); n > 0 && h.chunk.Events[n-1].Skip {
+			last := &h.chunk.Events[n-1]
+			last.End, last.Commit = e.End, event.PositionAfter(e)
+			last.Flags |= event.FlagCommit
+			return nil
+		}
+	}
+	line := e.Line
 	if h.chunk != nil && len(h.data)+len(line) > cap(h.data) {
 		if err := h.flush(ctx); err != nil {
 			return err
@@ -403,15 +585,22 @@ func (h *Harvester) emit(ctx context.Context, line []byte, end int64) error {
 	}
 	start := len(h.data)
 	h.data = append(h.data, line...)
-	c.Events = append(c.Events, event.Event{
-		Source: h.src, Line: h.data[start:len(h.data):len(h.data)],
-		Offset: h.lineStart, End: end, Time: h.readTime, Truncated: truncated,
-	})
+	c.Events = append(c.Events, *e)
+	last := &c.Events[len(c.Events)-1]
+	last.Source = h.src
+	last.Line = h.data[start:len(h.data):len(h.data)]
 	c.Bytes += len(line)
-	h.lineStart = end
-	if truncated {
+	if e.Truncated {
 		h.stats.Truncated.Add(1)
-		h.log.Warn("line truncated", "offset", c.Events[len(c.Events)-1].Offset, "max_bytes", h.cfg.MaxBytes)
+		h.log.Warn("line truncated", "offset", e.Offset, "max_bytes", h.cfg.MaxBytes)
+	}
+	return h.chunkFullFlush(ctx)
+}
+
+// chunkFullFlush sends the chunk once it is full.
+func (h *Harvester) chunkFullFlush(ctx context.Context) error {
+	if h.chunkFull() {
+		return h.flush(ctx)
 	}
 	return nil
 }
@@ -464,8 +653,9 @@ func (h *Harvester) flush(ctx context.Context) error {
 func (h *Harvester) sent(c *event.Chunk) {
 	h.chunk = nil
 	h.lastSent = &c.Events[len(c.Events)-1]
-	h.stats.Lines.Add(int64(len(c.Events)))
-	h.stats.Bytes.Add(c.Events[len(c.Events)-1].End - c.Events[0].Offset)
+	h.stats.Lines.Add(h.readLines)
+	h.stats.Bytes.Add(h.readBytes)
+	h.readLines, h.readBytes = 0, 0
 }
 
 // unsent moves the resume offset back over lines read but never sent, so a
@@ -475,4 +665,50 @@ func (h *Harvester) unsent() {
 		h.lineStart = h.chunk.Events[0].Offset
 		h.chunk = nil
 	}
+}
+
+// split16 is split for UTF-16, whose newline is two bytes at an even
+// offset. The line goes through the partial buffer.
+func (h *Harvester) split16(ctx context.Context, data []byte) error {
+	lo, hi := byte('\n'), byte(0) // the newline's bytes in file order
+	if h.bigEndian {
+		lo, hi = 0, '\n'
+	}
+	for len(data) > 0 {
+		i := -1
+		j := 0
+		if h.pos&1 == 0 { // the newline's second byte is at an odd offset
+			j = 1
+		}
+		for ; j < len(data); j += 2 {
+			prev := h.prev
+			if j > 0 {
+				prev = data[j-1]
+			}
+			if prev == lo && data[j] == hi {
+				i = j
+				break
+			}
+		}
+		if i < 0 {
+			h.prev = data[len(data)-1]
+			h.hold(data)
+			h.pos += int64(len(data))
+			return nil
+		}
+		h.prev = data[i]
+		h.pos += int64(i + 1)
+		h.hold(data[:i+1])
+		line := h.partial
+		if !h.truncated {
+			line = line[:max(len(line)-2, 0)]
+		}
+		err := h.emit(ctx, line, h.pos)
+		h.partial, h.truncated = h.partial[:0], false
+		if err != nil {
+			return err
+		}
+		data = data[i+1:]
+	}
+	return nil
 }

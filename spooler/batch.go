@@ -23,6 +23,7 @@ type Batch struct {
 	// Advances holds, per file in the batch, the end of its last line.
 	Advances []Advance
 
+	skips   []skipMark
 	bytes   int
 	cut     time.Time // when the batch was handed to the output
 	pending atomic.Int64
@@ -43,32 +44,44 @@ func (b *Batch) Ack(n int) {
 	}
 }
 
-// advances computes the position after the last line of each file in events.
-func advances(events []event.Event) []Advance {
+// skipMark is a skip event's position, placed before Events[at].
+type skipMark struct {
+	at  int
+	src *event.Source
+	pos event.Position
+}
+
+// advances computes the position after the last event (or skipped line) of
+// each file in events.
+func advances(events []event.Event, skips []skipMark) []Advance {
 	var out []Advance
-	last := make([]int, 0, 4) // index in events of each file's last line
+	last := make([]int, 0, 4) // order of each file's last event: 2i+1 for events[i], 2at for a skip
 	var src *event.Source
 	idx := -1
-	for i := range events {
-		e := &events[i]
-		if e.Source != src {
-			src, idx = e.Source, -1
-			for j := range out {
-				if out[j].Source == src {
-					idx = j
-					break
-				}
-			}
-			if idx < 0 {
-				out = append(out, Advance{Source: src})
-				last = append(last, 0)
-				idx = len(out) - 1
+	find := func(s *event.Source) int {
+		for j := range out {
+			if out[j].Source == s {
+				return j
 			}
 		}
-		last[idx] = i
+		out = append(out, Advance{Source: s})
+		last = append(last, -1)
+		return len(out) - 1
+	}
+	for i := range events {
+		if e := &events[i]; e.Source != src {
+			src, idx = e.Source, find(e.Source)
+		}
+		last[idx] = 2*i + 1
 	}
 	for j := range out {
-		out[j].Position = event.PositionAfter(&events[last[j]])
+		out[j].Position = event.PositionAfter(&events[last[j]/2])
+	}
+	for _, m := range skips {
+		j := find(m.src)
+		if 2*m.at > last[j] {
+			last[j], out[j].Position = 2*m.at, m.pos
+		}
 	}
 	return out
 }

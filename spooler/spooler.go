@@ -129,10 +129,11 @@ func (s *Spooler) Run(ctx context.Context) error {
 	}
 }
 
-// add appends a chunk's events to the open batch, publishing every batch it fills.
+// add appends a chunk's events to the open batch, publishing every batch it
+// fills. Skip events only carry a position; they take no room.
 func (s *Spooler) add(ctx context.Context, c *event.Chunk, timer *time.Timer) error {
 	s.mu.Lock()
-	s.events += len(c.Events)
+	s.events += c.Shipped()
 	s.bytes += c.Bytes
 	s.mu.Unlock()
 	events := c.Events
@@ -141,13 +142,26 @@ func (s *Spooler) add(ctx context.Context, c *event.Chunk, timer *time.Timer) er
 			s.batch = &Batch{Events: make([]event.Event, 0, s.cfg.BatchEvents)}
 			timer.Reset(s.cfg.FlushInterval)
 		}
-		n := min(len(events), s.cfg.BatchEvents-len(s.batch.Events))
+		b := s.batch
+		n := min(len(events), s.cfg.BatchEvents-len(b.Events))
+		skips := false
 		for i := range events[:n] {
-			s.batch.bytes += len(events[i].Line)
+			b.bytes += len(events[i].Line)
+			skips = skips || events[i].Skip
 		}
-		s.batch.Events = append(s.batch.Events, events[:n]...)
+		if !skips {
+			b.Events = append(b.Events, events[:n]...)
+		} else {
+			for i := range events[:n] {
+				if e := &events[i]; e.Skip {
+					b.skips = append(b.skips, skipMark{at: len(b.Events), src: e.Source, pos: event.PositionAfter(e)})
+				} else {
+					b.Events = append(b.Events, *e)
+				}
+			}
+		}
 		events = events[n:]
-		if len(s.batch.Events) >= s.cfg.BatchEvents {
+		if len(b.Events) >= s.cfg.BatchEvents {
 			timer.Stop()
 			if err := s.publish(ctx); err != nil {
 				return err
@@ -164,9 +178,13 @@ func (s *Spooler) publish(ctx context.Context) error {
 		return nil
 	}
 	s.batch = nil
-	b.Advances = advances(b.Events)
+	b.Advances = advances(b.Events, b.skips)
 	b.cut = time.Now()
 	s.acker.add(b)
+	if len(b.Events) == 0 { // only skipped lines: nothing to deliver
+		b.acker.done(b)
+		return nil
+	}
 	if err := s.pub.Publish(ctx, b); err != nil {
 		return fmt.Errorf("publish batch: %w", err)
 	}

@@ -75,10 +75,53 @@ func chunk(src *event.Source, off int64, n int) *event.Chunk {
 func TestAdvances(t *testing.T) {
 	a, b := &event.Source{ID: "a"}, &event.Source{ID: "b"}
 	ev := []event.Event{{Source: a, End: 5}, {Source: b, End: 3}, {Source: a, End: 9, Line: []byte("x")}, {Source: b, End: 1, Truncated: true}} // b truncated: last wins
-	got := advances(ev)
+	got := advances(ev, nil)
 	if len(got) != 2 || got[0].Source != a || got[0].Position != event.PositionAfter(&ev[2]) || got[1].Position != (event.Position{Offset: 1, TailLen: -1}) {
 		t.Fatalf("advances = %+v", got)
 	}
+	// Skipped lines after a file's last event move it on; before, they do not.
+	c := &event.Source{ID: "c"}
+	skips := []skipMark{{at: 1, src: b, pos: event.Position{Offset: 4}}, {at: 4, src: a, pos: event.Position{Offset: 20}}, {at: 2, src: c, pos: event.Position{Offset: 7}}}
+	got = advances(ev, skips)
+	want := []event.Position{{Offset: 20}, {Offset: 1, TailLen: -1}, {Offset: 7}}
+	if len(got) != 3 {
+		t.Fatalf("advances = %+v", got)
+	}
+	for i := range want {
+		if got[i].Position != want[i] {
+			t.Errorf("advance %d (%s) = %+v, want %+v", i, got[i].Source.ID, got[i].Position, want[i])
+		}
+	}
+}
+
+// A chunk of skipped lines only is committed in order without reaching
+// the output, and takes no room in the queue.
+func TestSkipOnly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pub, reg := &publisher{}, &committed{}
+		s := New(Config{MaxEvents: 100, MaxBytes: 1 << 20, BatchEvents: 2, FlushInterval: time.Second}, pub, reg)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go s.Run(ctx)
+		a := &event.Source{ID: "a"}
+		s.In() <- chunk(a, 0, 2) // batch 0, published, not yet acknowledged
+		skip := &event.Chunk{Events: []event.Event{{Source: a, Skip: true, Offset: 22, End: 99, Flags: event.FlagCommit, Commit: event.Position{Offset: 99, TailLen: -1}}}}
+		s.In() <- skip
+		synctest.Wait()
+		time.Sleep(time.Second) // the flush interval cuts the skip-only batch
+		synctest.Wait()
+		if pub.len() != 1 || reg.get("a") != 0 {
+			t.Fatalf("%d batches published, a committed at %d; want 1 and 0 (waits for batch 0)", pub.len(), reg.get("a"))
+		}
+		if st := s.Stats(); st.QueuedEvents != 2 {
+			t.Fatalf("queued %d events, want 2 (skips take no room)", st.QueuedEvents)
+		}
+		pub.get(0).Ack(2)
+		synctest.Wait()
+		if got := reg.get("a"); got != 99 {
+			t.Fatalf("a committed at %d, want 99", got)
+		}
+	})
 }
 
 // Acks arrive out of order; offsets advance only over the acknowledged prefix.

@@ -3,7 +3,6 @@ package kafka
 import (
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/logship/logship/event"
 )
@@ -23,6 +22,14 @@ type encoder struct {
 
 // appendValue appends e's record value to buf.
 func (enc *encoder) appendValue(buf []byte, e *event.Event) []byte {
+	if e.Doc != nil {
+		if msg, ok := e.Doc["message"].(string); ok && enc.raw {
+			return append(buf, msg...)
+		}
+		// Without a message, codec raw writes the whole event too:
+		// nothing a processor made is lost.
+		return event.AppendJSON(buf, e.Doc)
+	}
 	if enc.raw {
 		return append(buf, e.Line...)
 	}
@@ -35,7 +42,7 @@ func (enc *encoder) appendValue(buf []byte, e *event.Event) []byte {
 func (enc *encoder) appendJSON(buf []byte, e *event.Event) []byte {
 	if !e.Time.Equal(enc.lastTime) || enc.timeBuf == nil {
 		enc.lastTime = e.Time
-		enc.timeBuf = e.Time.UTC().AppendFormat(enc.timeBuf[:0], "2006-01-02T15:04:05.000Z")
+		enc.timeBuf = e.Time.UTC().AppendFormat(enc.timeBuf[:0], event.TimeLayout)
 	}
 	if e.Source != enc.lastSrc {
 		enc.source(e.Source)
@@ -43,20 +50,26 @@ func (enc *encoder) appendJSON(buf []byte, e *event.Event) []byte {
 	buf = append(buf, `{"@timestamp":"`...)
 	buf = append(buf, enc.timeBuf...)
 	buf = append(buf, `","message":`...)
-	buf = appendString(buf, e.Line)
+	buf = event.AppendString(buf, e.Line)
 	buf = append(buf, `,"log":{"offset":`...)
 	buf = strconv.AppendInt(buf, e.Offset, 10)
-	if e.Truncated {
-		buf = append(buf, `,"flags":["truncated"]`...)
+	if e.Truncated || e.Flags&^event.FlagCommit != 0 {
+		buf = append(buf, `,"flags":`...)
+		var names [4]string
+		buf = event.AppendJSON(buf, e.FlagNames(names[:0]))
 	}
 	buf = append(buf, enc.srcHead...)
+	if e.Meta != nil && len(e.Meta.JSON) > 0 {
+		buf = append(buf, ',')
+		buf = append(buf, e.Meta.JSON...)
+	}
 	return append(buf, enc.srcTail...)
 }
 
 func (enc *encoder) source(src *event.Source) {
 	enc.lastSrc = src
 	enc.srcHead = append(enc.srcHead[:0], `,"file":{"path":`...)
-	enc.srcHead = appendString(enc.srcHead, []byte(src.Path))
+	enc.srcHead = event.AppendString(enc.srcHead, []byte(src.Path))
 	enc.srcHead = append(enc.srcHead, `}}`...)
 	in := src.Input
 	typ := "log"
@@ -64,9 +77,9 @@ func (enc *encoder) source(src *event.Source) {
 		typ = in.Type
 	}
 	t := append(enc.srcTail[:0], `,"input":{"type":`...)
-	t = appendString(t, []byte(typ))
+	t = event.AppendString(t, []byte(typ))
 	t = append(t, `},"host":{"name":`...)
-	t = appendString(t, []byte(enc.hostName))
+	t = event.AppendString(t, []byte(enc.hostName))
 	t = append(t, '}')
 	if in != nil && len(in.FieldsJSON) > 2 { // more than "{}"
 		if in.FieldsUnderRoot {
@@ -78,57 +91,4 @@ func (enc *encoder) source(src *event.Source) {
 		}
 	}
 	enc.srcTail = append(t, '}')
-}
-
-const hex = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
-// encoding/json does, so every value is valid JSON.
-func appendString(buf, s []byte) []byte {
-	buf = append(buf, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		b := s[i]
-		if b >= 0x20 && b != '"' && b != '\\' && b < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if b < utf8.RuneSelf {
-			buf = append(buf, s[start:i]...)
-			switch b {
-			case '"', '\\':
-				buf = append(buf, '\\', b)
-			case '\n':
-				buf = append(buf, '\\', 'n')
-			case '\r':
-				buf = append(buf, '\\', 'r')
-			case '\t':
-				buf = append(buf, '\\', 't')
-			default:
-				buf = append(buf, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			buf = append(buf, s[start:i]...)
-			buf = append(buf, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		// U+2028 and U+2029 are valid JSON but break JavaScript consumers.
-		if r == '\u2028' || r == '\u2029' {
-			buf = append(buf, s[start:i]...)
-			buf = append(buf, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	buf = append(buf, s[start:]...)
-	return append(buf, '"')
 }

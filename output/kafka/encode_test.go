@@ -16,7 +16,7 @@ func FuzzAppendString(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, s []byte) {
-		enc := appendString(nil, s)
+		enc := event.AppendString(nil, s)
 		var got string
 		if err := json.Unmarshal(enc, &got); err != nil {
 			t.Fatalf("not JSON: %v: %s", err, enc)

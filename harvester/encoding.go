@@ -1,0 +1,133 @@
+package harvester
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/htmlindex"
+	"golang.org/x/text/encoding/ianaindex"
+	"golang.org/x/text/encoding/unicode"
+	"golang.org/x/text/transform"
+)
+
+// Encoding is how a file's bytes become UTF-8 text. The zero value is UTF-8.
+type Encoding struct {
+	name string
+	// utf16 files are split on the two-byte newline; a byte-order mark at
+	// the file's start decides the byte order, BigEndian otherwise.
+	utf16, bigEndian bool
+	enc              encoding.Encoding // nil for UTF-8
+}
+
+// ErrEncoding is returned by LookupEncoding for names it does not know.
+var ErrEncoding = errors.New("unknown encoding")
+
+// LookupEncoding returns the encoding of a name such as utf-8, utf-16le,
+// utf-16be, utf-16 (byte order from the byte-order mark, little endian
+// without one), latin1, windows-1252, shift_jis, gbk: the IANA and WHATWG
+// names golang.org/x/text knows. Encodings that are not ASCII-compatible,
+// other than UTF-16, are refused: their lines cannot be found by '\n'.
+func LookupEncoding(name string) (Encoding, error) {
+	n := strings.ToLower(strings.TrimSpace(name))
+	switch n {
+	case "", "utf-8", "utf8":
+		return Encoding{name: "utf-8"}, nil
+	case "utf-16le", "utf-16", "utf16", "utf16le":
+		return Encoding{name: n, utf16: true}, nil
+	case "utf-16be", "utf16be":
+		return Encoding{name: n, utf16: true, bigEndian: true}, nil
+	}
+	enc, err := ianaindex.IANA.Encoding(n)
+	if err != nil || enc == nil {
+		enc, err = htmlindex.Get(n)
+	}
+	if err != nil || enc == nil {
+		return Encoding{}, fmt.Errorf("%w %q", ErrEncoding, name)
+	}
+	// A newline must be the byte '\n' and nothing else: check that the
+	// encoding decodes it as such.
+	if out, err := enc.NewDecoder().Bytes([]byte("a\nb")); err != nil || string(out) != "a\nb" {
+		return Encoding{}, fmt.Errorf("%w %q: not ASCII-compatible", ErrEncoding, name)
+	}
+	if enc == unicode.UTF8 || enc == encoding.Nop {
+		return Encoding{name: "utf-8"}, nil
+	}
+	return Encoding{name: n, enc: enc}, nil
+}
+
+// String is the encoding's name.
+func (e Encoding) String() string {
+	if e.name == "" {
+		return "utf-8"
+	}
+	return e.name
+}
+
+// decoder turns raw lines into UTF-8; one per harvester.
+type decoder struct {
+	t   transform.Transformer // nil for UTF-8
+	buf []byte                // decoded text
+	fix []byte                // text with invalid UTF-8 replaced
+}
+
+func (e Encoding) decoder(bigEndian bool) *decoder {
+	switch {
+	case e.utf16 && bigEndian:
+		return &decoder{t: unicode.UTF16(unicode.BigEndian, unicode.IgnoreBOM).NewDecoder()}
+	case e.utf16:
+		return &decoder{t: unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM).NewDecoder()}
+	case e.enc != nil:
+		return &decoder{t: e.enc.NewDecoder()}
+	}
+	return &decoder{}
+}
+
+// decode returns line as valid UTF-8, and whether bytes had to be replaced
+// by U+FFFD. The result may point into line or into the decoder's buffer,
+// valid until the next call.
+func (d *decoder) decode(line []byte) ([]byte, bool) {
+	if d.t != nil {
+		d.t.Reset()
+		out := d.buf[:cap(d.buf)]
+		if len(out) < 2*len(line)+8 {
+			out = make([]byte, 2*len(line)+8)
+		}
+		nDst := 0
+		src := line
+		for {
+			nd, ns, err := d.t.Transform(out[nDst:], src, true)
+			nDst += nd
+			src = src[ns:]
+			if err == transform.ErrShortDst {
+				out = append(out[:nDst], make([]byte, len(src)*3+8)...)
+				out = out[:cap(out)]
+				continue
+			}
+			if err != nil { // not expected of x/text's decoders, which replace
+				out = append(out[:nDst], "\uFFFD"...)
+				nDst = len(out)
+			}
+			break
+		}
+		d.buf = out[:0]
+		line = out[:nDst]
+	}
+	if utf8.Valid(line) {
+		return line, false
+	}
+	fix := d.fix[:0]
+	for len(line) > 0 {
+		r, size := utf8.DecodeRune(line)
+		if r == utf8.RuneError && size == 1 {
+			fix = append(fix, "\uFFFD"...)
+		} else {
+			fix = append(fix, line[:size]...)
+		}
+		line = line[size:]
+	}
+	d.fix = fix
+	return fix, true
+}
