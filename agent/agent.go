@@ -25,6 +25,7 @@ import (
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/harvester"
 	"github.com/logship/logship/output/kafka"
+	"github.com/logship/logship/processor"
 	"github.com/logship/logship/prospector"
 	"github.com/logship/logship/registry"
 	"github.com/logship/logship/spooler"
@@ -71,6 +72,15 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	pr, err := prospector.New(cfg.Inputs, sp.In(), reg, stats, log)
 	if err != nil {
 		return err
+	}
+	for i := range cfg.Inputs {
+		pl, err := processor.New(&cfg.Inputs[i], processor.Options{HostName: host, Log: log.With("component", "processor")})
+		if err != nil {
+			return fmt.Errorf("inputs[%d]: %w", i, err)
+		}
+		if pl != nil {
+			pr.UsePipeline(i, pl.Chain)
+		}
 	}
 
 	// Each stage gets a context it can be stopped by on its own, in order.

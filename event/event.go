@@ -84,7 +84,8 @@ type Flag uint8
 const (
 	FlagMultiline   Flag = 1 << iota // several lines joined
 	FlagInvalidUTF8                  // bytes that were not UTF-8 replaced by U+FFFD
-	FlagPartial                      // a runtime's partial line cut at max_bytes
+	FlagPartial                      // a runtime's line whose end never came
+	FlagUnparsed                     // not in the expected format; kept as read
 	FlagCommit                       // Commit is set
 )
 
@@ -101,6 +102,9 @@ func (e *Event) FlagNames(dst []string) []string {
 	}
 	if e.Flags&FlagPartial != 0 {
 		dst = append(dst, "partial")
+	}
+	if e.Flags&FlagUnparsed != 0 {
+		dst = append(dst, "unparsed")
 	}
 	return dst
 }

@@ -112,7 +112,12 @@ func New(inputs []config.Input, out chan<- *event.Chunk, reg Registry, stats *ha
 			}
 			ci.exclude = append(ci.exclude, c)
 		}
+		enc, err := harvester.LookupEncoding(in.Encoding)
+		if err != nil {
+			return nil, fmt.Errorf("inputs[%d].encoding: %w", i, err)
+		}
 		ci.hcfg = harvester.Config{
+			Encoding:          enc,
 			MaxBytes:          int(in.MaxBytes),
 			CloseInactive:     in.CloseInactive.D(),
 			CloseEOF:          in.CloseEOF,
@@ -124,6 +129,12 @@ func New(inputs []config.Input, out chan<- *event.Chunk, reg Registry, stats *ha
 		p.inputs = append(p.inputs, ci)
 	}
 	return p, nil
+}
+
+// UsePipeline makes the harvesters of input i shape their lines with the
+// processors pipeline makes (one per file). Call it before Run.
+func (p *Prospector) UsePipeline(i int, pipeline func(*event.Source) harvester.Processor) {
+	p.inputs[i].hcfg.Pipeline = pipeline
 }
 
 // OpenFiles is the number of running harvesters; safe for concurrent use.

@@ -55,7 +55,7 @@ func (enc *encoder) appendJSON(buf []byte, e *event.Event) []byte {
 	buf = strconv.AppendInt(buf, e.Offset, 10)
 	if e.Truncated || e.Flags&^event.FlagCommit != 0 {
 		buf = append(buf, `,"flags":`...)
-		var names [4]string
+		var names [6]string
 		buf = event.AppendJSON(buf, e.FlagNames(names[:0]))
 	}
 	buf = append(buf, enc.srcHead...)

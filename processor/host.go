@@ -1,0 +1,89 @@
+package processor
+
+import (
+	"maps"
+	"net"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/logship/logship/event"
+)
+
+// hostMetadata adds host.hostname, host.os.* and host.ip. The lookup is
+// cached for ttl; the fields are shared by every event until it expires.
+type hostMetadata struct {
+	ttl time.Duration
+	now func() time.Time
+
+	mu      sync.Mutex
+	fields  map[string]any
+	fetched time.Time
+}
+
+func newHostMetadata(ttl time.Duration, now func() time.Time) *hostMetadata {
+	return &hostMetadata{ttl: ttl, now: now}
+}
+
+func (h *hostMetadata) run(e *event.Event, host string) bool {
+	d := doc(e, host)
+	hm, _ := d["host"].(map[string]any)
+	if hm == nil {
+		hm = map[string]any{}
+		d["host"] = hm
+	}
+	maps.Copy(hm, event.DeepCopy(h.get()))
+	return true
+}
+
+func (h *hostMetadata) get() map[string]any {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if now := h.now(); h.fields == nil || now.Sub(h.fetched) >= h.ttl {
+		h.fields, h.fetched = lookupHost(), now
+	}
+	return h.fields
+}
+
+func lookupHost() map[string]any {
+	f := map[string]any{"architecture": runtime.GOARCH}
+	if name, err := os.Hostname(); err == nil {
+		f["hostname"] = name
+	}
+	osf := map[string]any{"type": runtime.GOOS}
+	if b, err := os.ReadFile("/etc/os-release"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			k, v, ok := strings.Cut(line, "=")
+			if !ok {
+				continue
+			}
+			v = strings.Trim(v, `"`)
+			switch k {
+			case "ID":
+				osf["platform"] = v
+			case "NAME":
+				osf["name"] = v
+			case "VERSION_ID":
+				osf["version"] = v
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		osf["kernel"] = strings.TrimSpace(string(b))
+	}
+	f["os"] = osf
+	var ips []any
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() {
+				ips = append(ips, n.IP.String())
+			}
+		}
+	}
+	if len(ips) > 0 {
+		f["ip"] = ips
+	}
+	return f
+}
