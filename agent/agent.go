@@ -26,6 +26,7 @@ import (
 	"github.com/logship/logship/harvester"
 	"github.com/logship/logship/output/kafka"
 	"github.com/logship/logship/processor"
+	"github.com/logship/logship/processor/kubernetes"
 	"github.com/logship/logship/prospector"
 	"github.com/logship/logship/registry"
 	"github.com/logship/logship/spooler"
@@ -73,8 +74,16 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	pods, err := podWatcher(cfg.Inputs, log)
+	if err != nil {
+		return err
+	}
 	for i := range cfg.Inputs {
-		pl, err := processor.New(&cfg.Inputs[i], processor.Options{HostName: host, Log: log.With("component", "processor")})
+		opts := processor.Options{HostName: host, Log: log.With("component", "processor")}
+		if pods != nil {
+			opts.Pods = pods
+		}
+		pl, err := processor.New(&cfg.Inputs[i], opts)
 		if err != nil {
 			return fmt.Errorf("inputs[%d]: %w", i, err)
 		}
@@ -92,6 +101,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer stopReg()
 	prCtx, stopPr := context.WithCancel(ctx)
 	defer stopPr()
+	var podsWG sync.WaitGroup
+	if pods != nil {
+		podsWG.Go(func() { _ = pods.Run(prCtx) })
+		defer podsWG.Wait()
+	}
 
 	var outWG, spWG, regWG, prWG sync.WaitGroup
 	errc := make(chan error, 4)
@@ -160,6 +174,24 @@ loop:
 	}
 	log.Info("logship stopped", p.attrs()...)
 	return runErr
+}
+
+// podWatcher returns the pod metadata watcher for add_kubernetes_metadata,
+// or nil when no input enables it. One watch serves every input; the first
+// enabled input's settings configure it.
+func podWatcher(inputs []config.Input, log *slog.Logger) (*kubernetes.Watcher, error) {
+	for i, in := range inputs {
+		k := in.AddKubernetesMetadata
+		if !k.Enabled {
+			continue
+		}
+		client, err := kubernetes.Client(k.KubeConfig)
+		if err != nil {
+			return nil, fmt.Errorf("inputs[%d].add_kubernetes_metadata: %w", i, err)
+		}
+		return kubernetes.New(client, k, log)
+	}
+	return nil, nil
 }
 
 // progress makes the periodic progress line.
