@@ -185,11 +185,15 @@ func podWatcher(inputs []config.Input, log *slog.Logger) (*kubernetes.Watcher, e
 		if !k.Enabled {
 			continue
 		}
-		client, err := kubernetes.Client(k.KubeConfig)
+		node, err := kubernetes.Node(k)
+		if err != nil {
+			return nil, fmt.Errorf("inputs[%d]: %w", i, err)
+		}
+		lw, err := kubernetes.PodsOnNode(k.KubeConfig, node)
 		if err != nil {
 			return nil, fmt.Errorf("inputs[%d].add_kubernetes_metadata: %w", i, err)
 		}
-		return kubernetes.New(client, k, log)
+		return kubernetes.New(lw, k, log.With("node", node)), nil
 	}
 	return nil, nil
 }

@@ -142,11 +142,12 @@ type Harvester struct {
 	readTime  time.Time
 	lastSent  *event.Event // the last line sent downstream
 
-	dec       *decoder
-	bigEndian bool           // UTF-16 byte order
-	prev      byte           // UTF-16: the byte before the data being split
-	proc      Processor      // nil without a pipeline
-	lastPos   event.Position // after the last raw line (with a pipeline)
+	dec        *decoder
+	bigEndian  bool           // UTF-16 byte order
+	prev       byte           // UTF-16: the byte before the data being split
+	proc       Processor      // nil without a pipeline
+	lastPos    event.Position // after the last raw line (with a pipeline)
+	lastEvents int            // events in the last chunk sent
 	// Raw lines and bytes read since the last chunk was sent.
 	readLines int64
 	readBytes int64
@@ -521,18 +522,31 @@ func (h *Harvester) emit(ctx context.Context, line []byte, end int64) error {
 		h.proc.Line(&raw)
 		return h.take(ctx)
 	}
-	e := event.Event{Source: h.src, Line: text, Offset: h.lineStart, End: end, Time: h.readTime, Truncated: truncated, Flags: flags}
 	if len(text) != len(line) || len(line) > 0 && &text[0] != &line[0] {
 		// The text is not the file's bytes: the position is taken from these.
-		e.Flags |= event.FlagCommit
+		e := event.Event{Line: text, Offset: h.lineStart, End: end, Time: h.readTime, Truncated: truncated, Flags: flags | event.FlagCommit}
 		if h.cfg.Encoding.utf16 {
 			e.Commit = h.bare(end)
 		} else {
 			e.Commit = event.PositionAfterLine(line, end, truncated)
 		}
+		h.lineStart = end
+		return h.put(ctx, &e)
 	}
+	// The common case, built in place: this is the hot path.
+	c, dst, err := h.room(ctx, len(text))
+	if err != nil {
+		return err
+	}
+	copy(dst, text)
+	c.Events = append(c.Events, event.Event{
+		Source: h.src, Line: dst, Offset: h.lineStart, End: end, Time: h.readTime, Truncated: truncated,
+	})
 	h.lineStart = end
-	return h.put(ctx, &e)
+	if truncated {
+		h.truncatedLine(c.Events[len(c.Events)-1].Offset)
+	}
+	return h.chunkFullFlush(ctx)
 }
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
@@ -570,31 +584,51 @@ func (h *Harvester) put(ctx context.Context, e *event.Event) error {
 			return nil
 		}
 	}
-	line := e.Line
-	if h.chunk != nil && len(h.data)+len(line) > cap(h.data) {
+	c, dst, err := h.room(ctx, len(e.Line))
+	if err != nil {
+		return err
+	}
+	copy(dst, e.Line)
+	c.Events = append(c.Events, *e)
+	last := &c.Events[len(c.Events)-1]
+	last.Source, last.Line = h.src, dst
+	if e.Truncated {
+		h.truncatedLine(e.Offset)
+	}
+	return h.chunkFullFlush(ctx)
+}
+
+// room makes room in the chunk for an event with a line of n bytes and
+// returns the chunk and the line's place in its buffer. A full chunk is
+// sent first, which may fail (see flush).
+func (h *Harvester) room(ctx context.Context, n int) (*event.Chunk, []byte, error) {
+	if h.chunk != nil && len(h.data)+n > cap(h.data) {
 		if err := h.flush(ctx); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
 	c := h.chunk
 	if c == nil {
 		// A new buffer for every chunk rather than a reused one: the
 		// lines of a sent chunk live until Kafka acknowledges them.
-		c = &event.Chunk{Events: make([]event.Event, 0, h.cfg.ChunkEvents)}
-		h.chunk, h.data = c, make([]byte, 0, max(h.cfg.ChunkBytes, len(line)))
+		// Sized like the last chunk (and a little more), so a file of
+		// long lines does not allocate room for ChunkEvents short ones.
+		size := h.cfg.ChunkEvents
+		if h.lastEvents > 0 {
+			size = min(size, h.lastEvents+h.lastEvents/8+8)
+		}
+		c = &event.Chunk{Events: make([]event.Event, 0, size)}
+		h.chunk, h.data = c, make([]byte, 0, max(h.cfg.ChunkBytes, n))
 	}
 	start := len(h.data)
-	h.data = append(h.data, line...)
-	c.Events = append(c.Events, *e)
-	last := &c.Events[len(c.Events)-1]
-	last.Source = h.src
-	last.Line = h.data[start:len(h.data):len(h.data)]
-	c.Bytes += len(line)
-	if e.Truncated {
-		h.stats.Truncated.Add(1)
-		h.log.Warn("line truncated", "offset", e.Offset, "max_bytes", h.cfg.MaxBytes)
-	}
-	return h.chunkFullFlush(ctx)
+	h.data = h.data[:start+n]
+	c.Bytes += n
+	return c, h.data[start : start+n : start+n], nil
+}
+
+func (h *Harvester) truncatedLine(offset int64) {
+	h.stats.Truncated.Add(1)
+	h.log.Warn("line truncated", "offset", offset, "max_bytes", h.cfg.MaxBytes)
 }
 
 // chunkFullFlush sends the chunk once it is full.
@@ -652,6 +686,7 @@ func (h *Harvester) flush(ctx context.Context) error {
 
 func (h *Harvester) sent(c *event.Chunk) {
 	h.chunk = nil
+	h.lastEvents = len(c.Events)
 	h.lastSent = &c.Events[len(c.Events)-1]
 	h.stats.Lines.Add(h.readLines)
 	h.stats.Bytes.Add(h.readBytes)

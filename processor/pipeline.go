@@ -235,31 +235,35 @@ func (c *Chain) skip(u *unit) {
 // event runs a complete event through parsers, filters and processors and
 // adds it to the output.
 func (c *Chain) event(u *unit) {
-	e := event.Event{
+	// Built in place in out: a local passed to the steps would escape.
+	c.out = append(c.out, event.Event{
 		Source: c.src, Line: u.text, Offset: u.offset, End: u.end, Time: u.time,
 		Truncated: u.truncated, Flags: u.flags | event.FlagCommit, Meta: u.meta, Commit: c.commit(u.after),
-	}
+	})
+	e := &c.out[len(c.out)-1]
 	for _, p := range c.p.parsers {
-		p.parse(&e, c.p.opts.HostName)
+		p.parse(e, c.p.opts.HostName)
 	}
+	keep := true
 	if len(c.p.include) > 0 || len(c.p.exclude) > 0 {
-		msg := message(&e)
-		if len(c.p.include) > 0 && !anyMatch(c.p.include, msg) || anyMatch(c.p.exclude, msg) {
-			c.skip(u)
-			return
-		}
+		msg := message(e)
+		keep = (len(c.p.include) == 0 || anyMatch(c.p.include, msg)) && !anyMatch(c.p.exclude, msg)
 	}
 	for _, p := range c.p.procs {
-		if !p.run(&e, c.p.opts.HostName) {
-			c.skip(u)
-			return
+		if !keep {
+			break
 		}
+		keep = p.run(e, c.p.opts.HostName)
+	}
+	if !keep {
+		c.out = c.out[:len(c.out)-1]
+		c.skip(u)
+		return
 	}
 	// The line is copied: u.text may be the harvester's or a step's buffer.
 	start := len(c.arena)
 	c.arena = append(c.arena, e.Line...)
 	e.Line = c.arena[start:len(c.arena):len(c.arena)]
-	c.out = append(c.out, e)
 }
 
 // message is what filters test: the message field once there is a document.

@@ -6,6 +6,12 @@
 // of the agent process alone).
 //
 //	go run ./cmd/logship-bench -lines 2000000 -files 4 -codec raw
+//
+// -input adds keys to the input (line processing), and -cri writes the
+// lines as a CRI runtime does:
+//
+//	go run ./cmd/logship-bench -cri -input 'type: container'
+//	go run ./cmd/logship-bench -input "multiline: {pattern: '^\d{4}-', negate: true, match: after}"
 package main
 
 import (
@@ -32,14 +38,16 @@ func main() {
 	codec := flag.String("codec", "raw", "output.kafka.codec: raw or json")
 	bin := flag.String("bin", "", "logship binary (default: build ./cmd/logship)")
 	keep := flag.Bool("keep", false, "keep the work directory")
+	input := flag.String("input", "", "YAML keys added to the input, e.g. 'type: container'")
+	cri := flag.Bool("cri", false, "write lines in the CRI log format")
 	flag.Parse()
-	if err := run(*lines, *files, *size, *codec, *bin, *keep); err != nil {
+	if err := run(*lines, *files, *size, *codec, *bin, *keep, *input, *cri); err != nil {
 		fmt.Fprintln(os.Stderr, "logship-bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(lines, files, size int, codec, bin string, keep bool) error {
+func run(lines, files, size int, codec, bin string, keep bool, input string, cri bool) error {
 	dir, err := os.MkdirTemp("", "logship-bench-")
 	if err != nil {
 		return err
@@ -55,7 +63,7 @@ func run(lines, files, size int, codec, bin string, keep bool) error {
 			return fmt.Errorf("build: %w", err)
 		}
 	}
-	if err := writeFiles(dir, lines, files, size); err != nil {
+	if err := writeFiles(dir, lines, files, size, cri); err != nil {
 		return err
 	}
 	port, err := freePort()
@@ -72,11 +80,12 @@ func run(lines, files, size int, codec, bin string, keep bool) error {
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, `
 inputs:
   - paths: ["%[1]s/logs/*.log"]
+    %[4]s
 registry: {path: "%[1]s/registry.json"}
 output:
   kafka: {hosts: ["%[2]s"], topic: logs, codec: %[3]s}
 logging: {level: warn}
-`, dir, addr, codec), 0o644); err != nil {
+`, dir, addr, codec, strings.ReplaceAll(input, "\n", "\n    ")), 0o644); err != nil {
 		return err
 	}
 
@@ -103,7 +112,10 @@ logging: {level: warn}
 	ru := agent.ProcessState.SysUsage().(*syscall.Rusage)
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 	mb := float64(lines) * float64(size) / 1e6
-	fmt.Printf("lines            %d x %d bytes in %d files, codec %s\n", lines, size, files, codec)
+	fmt.Printf("lines            %d x %d bytes in %d files, codec %s, cri %v\n", lines, size, files, codec, cri)
+	if input != "" {
+		fmt.Printf("input            %s\n", input)
+	}
 	fmt.Printf("wall             %.2f s (start to last line in Kafka)\n", elapsed.Seconds())
 	fmt.Printf("throughput       %.0f lines/s, %.1f MB/s\n", float64(lines)/elapsed.Seconds(), mb/elapsed.Seconds())
 	fmt.Printf("agent cpu        %.2f s (user %.2f, sys %.2f)\n", cpu, time.Duration(ru.Utime.Nano()).Seconds(), time.Duration(ru.Stime.Nano()).Seconds())
@@ -121,7 +133,7 @@ func delivered(c *kfake.Cluster) int64 {
 	return n
 }
 
-func writeFiles(dir string, lines, files, size int) error {
+func writeFiles(dir string, lines, files, size int, cri bool) error {
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
 		return err
 	}
@@ -134,6 +146,9 @@ func writeFiles(dir string, lines, files, size int) error {
 		w := bufio.NewWriterSize(fh, 1<<20)
 		for i := f; i < lines; i += files {
 			head := fmt.Sprintf("2026-11-21T10:00:00.000Z INFO file=%d seq=%d ", f, i)
+			if cri {
+				head = "2026-11-21T10:00:00.123456789Z stdout F " + head
+			}
 			w.WriteString(head)
 			w.WriteString(pad[:max(0, size-1-len(head))])
 			w.WriteByte('\n')

@@ -2,12 +2,17 @@ package kubernetes
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"log/slog"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 
@@ -23,6 +28,18 @@ func pod(ns, name, uid, node string, labels map[string]string) *corev1.Pod {
 			Annotations: map[string]string{"team": "payments", lastApplied: "{...}"}},
 		Spec: corev1.PodSpec{NodeName: node},
 	}
+}
+
+// podsOf lists and watches pods through client-go's fake clientset.
+func podsOf(ctx context.Context, client *fake.Clientset) cache.ListerWatcher {
+	lw := &cache.ListWatch{
+		ListFunc: func(o metav1.ListOptions) (runtime.Object, error) { return client.CoreV1().Pods("").List(ctx, o) },
+		WatchFunc: func(o metav1.ListOptions) (watch.Interface, error) {
+			return client.CoreV1().Pods("").Watch(ctx, o)
+		},
+	}
+	// The fake does not stream lists (no bookmarks): say so to the reflector.
+	return cache.ToListWatcherWithWatchListSemantics(lw, client)
 }
 
 // until waits for cond, which an informer event makes true.
@@ -41,10 +58,7 @@ func TestWatcher(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	client := fake.NewClientset(pod("shop", "cart-1", "uid-1", "node-a", map[string]string{"app": "cart"}))
-	w, err := New(client, config.KubernetesMetadata{Node: "node-a", CleanupTimeout: config.Duration(time.Minute)}, slog.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := New(podsOf(ctx, client), config.KubernetesMetadata{CleanupTimeout: config.Duration(time.Minute)}, slog.Default())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 
@@ -98,10 +112,37 @@ func TestWatcher(t *testing.T) {
 	}
 }
 
-func TestNodeRequired(t *testing.T) {
+func TestNode(t *testing.T) {
 	t.Setenv("NODE_NAME", "")
-	if _, err := New(fake.NewClientset(), config.KubernetesMetadata{}, slog.Default()); err == nil {
+	if _, err := Node(config.KubernetesMetadata{}); err == nil {
 		t.Fatal("no error without a node")
+	}
+	t.Setenv("NODE_NAME", "node-b")
+	if n, _ := Node(config.KubernetesMetadata{}); n != "node-b" {
+		t.Fatalf("node %q, want $NODE_NAME", n)
+	}
+	if n, _ := Node(config.KubernetesMetadata{Node: "node-c"}); n != "node-c" {
+		t.Fatalf("node %q, want the configured one", n)
+	}
+}
+
+// PodsOnNode builds a client from a kubeconfig file without contacting it.
+func TestPodsOnNode(t *testing.T) {
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kc, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := PodsOnNode(kc, "node-a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := PodsOnNode(filepath.Join(t.TempDir(), "none"), "node-a"); err == nil {
+		t.Fatal("no error for a missing kubeconfig")
 	}
 }
 
@@ -111,10 +152,7 @@ func TestEnrichesContainerEvents(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	client := fake.NewClientset(pod("shop", "cart-1", "uid-1", "node-a", map[string]string{"app": "cart"}))
-	w, err := New(client, config.KubernetesMetadata{Node: "node-a", CleanupTimeout: config.Duration(time.Minute)}, slog.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := New(podsOf(ctx, client), config.KubernetesMetadata{CleanupTimeout: config.Duration(time.Minute)}, slog.Default())
 	go w.Run(ctx)
 	until(t, "the pod", func() bool { return w.Pod("", "", "uid-1") != nil })
 
