@@ -92,6 +92,30 @@ func deepCopyValue(v any) any {
 	return v
 }
 
+// DocSize estimates the memory a document holds: keys, values and the
+// maps' own overhead.
+func DocSize(v any) int {
+	switch t := v.(type) {
+	case map[string]any:
+		n := 48
+		for k, v := range t {
+			n += 32 + len(k) + DocSize(v)
+		}
+		return n
+	case []any:
+		n := 24
+		for _, v := range t {
+			n += 16 + DocSize(v)
+		}
+		return n
+	case string:
+		return 16 + len(t)
+	case json.Number:
+		return 16 + len(t)
+	}
+	return 16
+}
+
 // MakeDoc returns the event as a document with the fields the JSON codec
 // writes: @timestamp, message, log, input, host, the input's fields and
 // the shared Meta. hostName is host.name.
@@ -163,7 +187,13 @@ func AppendJSON(buf []byte, v any) []byte {
 		return append(buf, '"')
 	case map[string]any:
 		buf = append(buf, '{')
-		for i, k := range slices.Sorted(maps.Keys(t)) {
+		var kb [16]string
+		keys := kb[:0]
+		for k := range t {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for i, k := range keys {
 			if i > 0 {
 				buf = append(buf, ',')
 			}

@@ -63,6 +63,8 @@ type Event struct {
 	// dropped (filters, drop_event). It is not shipped; it only carries
 	// the file position past them to the registry.
 	Skip bool
+	// DocSize estimates the memory Doc holds (see Size).
+	DocSize int32
 	// Meta holds fields shared by many events (a container's stream and
 	// its kubernetes metadata); nil when none. Shared: never modified.
 	Meta *Meta
@@ -139,6 +141,10 @@ type Raw struct {
 	// Time is when the line was read.
 	Time time.Time
 }
+
+// Size is what the event counts against the queue's max_bytes: its line,
+// and an estimate of its document's memory.
+func (e *Event) Size() int { return len(e.Line) + int(e.DocSize) }
 
 // Shipped is the number of the chunk's events that are not Skip.
 func (c *Chunk) Shipped() int {

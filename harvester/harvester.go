@@ -592,6 +592,7 @@ func (h *Harvester) put(ctx context.Context, e *event.Event) error {
 	c.Events = append(c.Events, *e)
 	last := &c.Events[len(c.Events)-1]
 	last.Source, last.Line = h.src, dst
+	c.Bytes += int(e.DocSize)
 	if e.Truncated {
 		h.truncatedLine(e.Offset)
 	}

@@ -260,6 +260,9 @@ func (c *Chain) event(u *unit) {
 		c.skip(u)
 		return
 	}
+	if e.Doc != nil {
+		e.DocSize = int32(min(event.DocSize(e.Doc), 1<<30))
+	}
 	// The line is copied: u.text may be the harvester's or a step's buffer.
 	start := len(c.arena)
 	c.arena = append(c.arena, e.Line...)

@@ -146,7 +146,7 @@ func (s *Spooler) add(ctx context.Context, c *event.Chunk, timer *time.Timer) er
 		n := min(len(events), s.cfg.BatchEvents-len(b.Events))
 		skips := false
 		for i := range events[:n] {
-			b.bytes += len(events[i].Line)
+			b.bytes += events[i].Size()
 			skips = skips || events[i].Skip
 		}
 		if !skips {
