@@ -2,7 +2,6 @@ package processor
 
 import (
 	"bytes"
-	"encoding/json"
 	"path/filepath"
 	"strings"
 	"time"
@@ -27,7 +26,8 @@ type container struct {
 	metas [3]*event.Meta // per stream
 	pod   *Pod           // the pod metadata metas were built with
 	parts [3]partial     // per stream
-	js    dockerLine
+	js    dockerLine     // encoding/json's record, for unusual lines
+	buf   []byte         // the fast decoder's unescaped message
 }
 
 // partial is a line a runtime has not finished.
@@ -51,6 +51,9 @@ func newContainer(p *Pipeline, src *event.Source) *container {
 func (c *container) line(ch *Chain, u *unit) {
 	c.refreshMeta()
 	msg, stream, ts, final, ok := c.decode(u.text)
+	if ts.IsZero() {
+		ts = u.time // a record without a time: when it was read
+	}
 	if !ok {
 		// Not a runtime's line: shipped as it is, flagged, never lost.
 		ch.p.opts.Log.Warn("line is not in a container runtime's format", "path", ch.src.Path, "offset", u.offset)
@@ -165,19 +168,28 @@ type dockerLine struct {
 }
 
 func (c *container) decodeDocker(line []byte) (msg []byte, stream int, ts time.Time, final, ok bool) {
-	c.js = dockerLine{}
-	if err := json.Unmarshal(line, &c.js); err != nil {
+	log, st, tsb, fast := decodeDockerFast(line, c.buf)
+	if fast {
+		c.buf = log
+		t, good := parseDockerTime(tsb)
+		if !good && len(tsb) > 0 {
+			return
+		}
+		msg, stream, ts = log, streamOf(st), t
+	} else {
+		if !decodeDockerSlow(line, &c.js) {
+			return
+		}
+		msg, stream, ts = []byte(c.js.Log), streamOf([]byte(c.js.Stream)), c.js.Time
+	}
+	if stream == streamNone {
 		return
 	}
-	if stream = streamOf([]byte(c.js.Stream)); stream == streamNone {
-		return
-	}
-	msg = []byte(c.js.Log)
 	if final = bytes.HasSuffix(msg, []byte{'\n'}); final {
 		msg = msg[:len(msg)-1]
 		msg = bytes.TrimSuffix(msg, []byte{'\r'})
 	}
-	return msg, stream, c.js.Time, final, true
+	return msg, stream, ts, final, true
 }
 
 func streamOf(b []byte) int {
