@@ -1,7 +1,10 @@
 package harvester
 
 import (
+	"encoding/binary"
 	"errors"
+	"strings"
+	"unicode/utf16"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -106,4 +109,64 @@ func TestLookupEncoding(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrEncoding", name, err)
 		}
 	}
+}
+
+// FuzzSplit16 encodes text as UTF-16 (either byte order), feeds it in
+// pieces of any size, and checks the lines that come out decode to the
+// text's lines, with the right offsets.
+func FuzzSplit16(f *testing.F) {
+	f.Add("a\nbé\r\n日本\n", uint8(1), false)
+	f.Add("\n\n\U0001F600\n", uint8(3), true)
+	f.Fuzz(func(t *testing.T, text string, piece uint8, big bool) {
+		text = strings.ToValidUTF8(text, "\uFFFD")
+		name := "utf-16le"
+		order := binary.AppendByteOrder(binary.LittleEndian)
+		if big {
+			name, order = "utf-16be", binary.BigEndian
+		}
+		enc, err := LookupEncoding(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var data []byte
+		for _, u := range utf16.Encode([]rune(text)) {
+			data = order.AppendUint16(data, u)
+		}
+		out := make(chan *event.Chunk, len(data)+1)
+		h := New(Config{Encoding: enc, ChunkEvents: 3, ChunkBytes: 8}, &event.Source{}, nil, event.Position{}, out, nil, nil, slog.Default())
+		step := int(piece%9) + 1
+		for i := 0; i < len(data); i += step {
+			if err := h.split(t.Context(), data[i:min(i+step, len(data))]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := h.flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		close(out)
+		var got []event.Event
+		for c := range out {
+			got = append(got, c.Events...)
+		}
+		want := strings.Split(text, "\n")
+		want = want[:len(want)-1] // after the last newline: held
+		if len(got) != len(want) {
+			t.Fatalf("%d lines, want %d", len(got), len(want))
+		}
+		var off int64
+		for i, e := range got {
+			w := strings.TrimSuffix(want[i], "\r")
+			if w == "\uFEFF"+strings.TrimPrefix(w, "\uFEFF") && i == 0 {
+				w = strings.TrimPrefix(w, "\uFEFF") // a byte-order mark
+			}
+			if string(e.Line) != w {
+				t.Fatalf("line %d = %q, want %q", i, e.Line, w)
+			}
+			units := len(utf16.Encode([]rune(want[i]))) + 1
+			if e.Offset != off || e.End != off+int64(2*units) {
+				t.Fatalf("line %d at [%d,%d), want [%d,%d)", i, e.Offset, e.End, off, off+int64(2*units))
+			}
+			off = e.End
+		}
+	})
 }
