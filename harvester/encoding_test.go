@@ -3,12 +3,12 @@ package harvester
 import (
 	"encoding/binary"
 	"errors"
-	"strings"
-	"unicode/utf16"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"unicode/utf16"
 
 	"github.com/logship/logship/event"
 )
