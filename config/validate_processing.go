@@ -24,6 +24,9 @@ func (in *Input) processing(v *validator, path string) {
 		if in.Stream != StreamAll {
 			v.add(path+".stream", "applies to type: container only")
 		}
+		if in.AddKubernetesMetadata.Enabled {
+			v.add(path+".add_kubernetes_metadata", "applies to type: container only")
+		}
 	}
 	if k := in.AddKubernetesMetadata; k.Enabled && k.CleanupTimeout < 0 {
 		v.add(path+".add_kubernetes_metadata.cleanup_timeout", "must not be negative")

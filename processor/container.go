@@ -21,13 +21,14 @@ type containerConfig struct {
 // ({"log":"…\n","stream":"…","time":"…"}). A runtime splits long lines
 // (kubelet at 16 KiB): parts are joined per stream, up to max_bytes.
 type container struct {
-	p     *Pipeline
-	path  PodPath
-	metas [3]*event.Meta // per stream
-	pod   *Pod           // the pod metadata metas were built with
-	parts [3]partial     // per stream
-	js    dockerLine     // encoding/json's record, for unusual lines
-	buf   []byte         // the fast decoder's unescaped message
+	p      *Pipeline
+	path   PodPath
+	metas  [3]*event.Meta // per stream
+	pod    *Pod           // the pod metadata metas were built with
+	parts  [3]partial     // per stream
+	js     dockerLine     // encoding/json's record, for unusual lines
+	buf    []byte         // the fast decoder's unescaped message
+	warned bool           // an unparsed line was logged
 }
 
 // partial is a line a runtime has not finished.
@@ -56,7 +57,12 @@ func (c *container) line(ch *Chain, u *unit) {
 	}
 	if !ok {
 		// Not a runtime's line: shipped as it is, flagged, never lost.
-		ch.p.opts.Log.Warn("line is not in a container runtime's format", "path", ch.src.Path, "offset", u.offset)
+		// Logged once per file: a file of them would flood the log.
+		if !c.warned {
+			c.warned = true
+			ch.p.opts.Log.Warn("line is not in a container runtime's format; shipped as read and flagged unparsed (logged once per file)",
+				"path", ch.src.Path, "offset", u.offset, "format", c.p.container.format)
+		}
 		u.flags |= event.FlagUnparsed
 		u.meta = c.metas[streamNone]
 		ch.joined(u)

@@ -2,6 +2,8 @@ package processor
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -176,4 +178,32 @@ func FuzzDockerDecode(f *testing.F) {
 			t.Fatalf("%q: fast %q/%q/%q, encoding/json %q/%q/%q", line, log, stream, ts, js.Log, js.Stream, js.Time)
 		}
 	})
+}
+
+// A /var/log/containers symlink gives the container id; its target in
+// /var/log/pods gives the pod's UID: the event has both.
+func TestContainerSymlinkPath(t *testing.T) {
+	root := t.TempDir()
+	pods := filepath.Join(root, "pods", "shop_cart-1_uid-1", "cart")
+	if err := os.MkdirAll(pods, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(pods, "0.log")
+	if err := os.WriteFile(target, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	links := filepath.Join(root, "containers")
+	if err := os.MkdirAll(links, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(links, "cart-1_shop_cart-0123abcd.log")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	events := feed(t, mustNew(t, input(t, "type: container")), link, []string{"2026-11-21T12:00:00Z stdout F hi"})
+	for name, want := range map[string]string{"kubernetes.pod.uid": "uid-1", "container.id": "0123abcd", "kubernetes.namespace": "shop", "kubernetes.container.name": "cart"} {
+		if v, _ := events[0].Field(name); v != want {
+			t.Errorf("%s = %v, want %s", name, v, want)
+		}
+	}
 }

@@ -56,3 +56,51 @@ func BenchmarkEncodeJSON(b *testing.B) {
 		buf = enc.appendValue(buf[:0], e)
 	}
 }
+
+// Events shaped by line processing: flags, shared container fields, and
+// documents, in both codecs.
+func TestEncodeProcessed(t *testing.T) {
+	src := &event.Source{Path: "/var/log/pods/a_b_c/d/0.log", Input: &event.Input{Type: "container"}}
+	meta := &event.Meta{Fields: map[string]any{"stream": "stderr"}, JSON: []byte(`"stream":"stderr","kubernetes":{"pod":{"name":"b"}}`)}
+	when := time.Date(2026, 11, 21, 12, 0, 0, 123e6, time.UTC)
+	flagged := &event.Event{Source: src, Line: []byte("a\nb"), Time: when, Meta: meta, Truncated: true, Flags: event.FlagMultiline | event.FlagCommit}
+	doc := &event.Event{Source: src, Line: []byte(`{"msg":"x"}`), Time: when, Doc: map[string]any{"message": "x", "level": "info", "@timestamp": when}}
+	noMsg := &event.Event{Source: src, Line: []byte("raw"), Doc: map[string]any{"level": "info"}}
+
+	enc := encoder{hostName: "h"}
+	var m map[string]any
+	v := enc.appendValue(nil, flagged)
+	if err := json.Unmarshal(v, &m); err != nil {
+		t.Fatalf("%s: %v", v, err)
+	}
+	log := m["log"].(map[string]any)
+	if m["message"] != "a\nb" || m["stream"] != "stderr" || m["kubernetes"] == nil || m["@timestamp"] != "2026-11-21T12:00:00.123Z" {
+		t.Fatalf("flagged event: %s", v)
+	}
+	if flags, _ := json.Marshal(log["flags"]); string(flags) != `["truncated","multiline"]` {
+		t.Fatalf("flags %s", flags)
+	}
+	if v := enc.appendValue(nil, doc); string(v) != `{"@timestamp":"2026-11-21T12:00:00.123Z","level":"info","message":"x"}` {
+		t.Fatalf("document: %s", v)
+	}
+	raw := encoder{raw: true}
+	if v := raw.appendValue(nil, doc); string(v) != "x" {
+		t.Fatalf("raw document: %q, want its message", v)
+	}
+	if v := raw.appendValue(nil, noMsg); string(v) != `{"level":"info"}` {
+		t.Fatalf("raw document without a message: %q, want the whole document", v)
+	}
+}
+
+func BenchmarkEncodeDoc(b *testing.B) {
+	enc := encoder{hostName: "host-01"}
+	src := &event.Source{Path: "/var/log/app/service.log", Input: &event.Input{Type: "log"}}
+	e := &event.Event{Source: src, Line: bytes.Repeat([]byte("abcdefghij"), 20), Time: time.Now(), Offset: 123456}
+	e.Doc = e.MakeDoc("host-01")
+	e.Doc["fields"] = map[string]any{"team": "payments"}
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = enc.appendValue(buf[:0], e)
+	}
+}
