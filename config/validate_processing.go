@@ -12,8 +12,10 @@ import (
 // processing checks an input's line processing: encoding, container
 // options, multiline, parsers, filters and processors.
 func (in *Input) processing(v *validator, path string) {
-	if _, err := harvester.LookupEncoding(in.Encoding); err != nil {
+	if enc, err := harvester.LookupEncoding(in.Encoding); err != nil {
 		v.add(path+".encoding", "%v", err)
+	} else if enc.UTF16() && in.StartPosition == StartEnd {
+		v.add(path+".start_position", "end is not supported with encoding %s; use beginning", in.Encoding)
 	}
 	v.oneOf(path+".format", in.Format, FormatAuto, FormatCRI, FormatDocker)
 	v.oneOf(path+".stream", in.Stream, StreamAll, StreamStdout, StreamStderr)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/logship/logship/event"
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/htmlindex"
 	"golang.org/x/text/encoding/ianaindex"
@@ -57,6 +58,19 @@ func LookupEncoding(name string) (Encoding, error) {
 	}
 	return Encoding{name: n, enc: enc}, nil
 }
+
+// At is a position at off known only by its offset: its check is that a
+// newline ends there, or for UTF-16 (whose newline is not the byte '\n')
+// only that the file reaches it.
+func (e Encoding) At(off int64) event.Position {
+	if e.utf16 {
+		return event.Position{Offset: off, TailLen: event.TailUnchecked}
+	}
+	return event.Position{Offset: off, TailLen: event.TailNewline}
+}
+
+// UTF16 reports whether lines end with UTF-16's two-byte newline.
+func (e Encoding) UTF16() bool { return e.utf16 }
 
 // String is the encoding's name.
 func (e Encoding) String() string {

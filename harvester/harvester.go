@@ -188,12 +188,7 @@ func (h *Harvester) Position() event.Position {
 }
 
 // bare is a position at off known only by its offset.
-func (h *Harvester) bare(off int64) event.Position {
-	if h.cfg.Encoding.utf16 {
-		return event.Position{Offset: off, TailLen: event.TailUnchecked}
-	}
-	return event.Position{Offset: off, TailLen: event.TailNewline}
-}
+func (h *Harvester) bare(off int64) event.Position { return h.cfg.Encoding.At(off) }
 
 // Gzip reports whether the file is read through gzip.
 func (h *Harvester) Gzip() bool { return h.cfg.Gzip }

@@ -357,7 +357,7 @@ func (p *Prospector) resumeAt(c candidate, ct content, fp event.FingerprintValue
 			// Shorter than what was read of the original (a copy taken
 			// before the original's last lines): all of it was read.
 			p.log.Info("file is a copy of content already read", "path", c.path, "size", size)
-			return event.Position{Offset: size, TailLen: -1}, true
+			return c.in.hcfg.Encoding.At(size), true
 		case ct.check(pos):
 			p.log.Info("file continues known content", "path", c.path, "offset", pos.Offset)
 			return pos, true
