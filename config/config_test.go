@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -170,5 +171,24 @@ func TestSecretNeverShows(t *testing.T) {
 	}
 	if s.Value() != "hunter2" {
 		t.Fatal("Value lost the secret")
+	}
+}
+
+func TestContainerDefaults(t *testing.T) {
+	cfg, err := Parse("c.yml", []byte("inputs:\n  - type: container\n  - type: container\n    paths: [/var/log/pods/*/*/*.log]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := cfg.Inputs[0], cfg.Inputs[1]
+	if !slices.Equal(a.Paths, []string{"/var/log/containers/*.log"}) || !slices.Equal(a.RotatedFiles, []string{"/var/log/pods/*/*/*.log.*"}) {
+		t.Errorf("defaults of /var/log/containers: paths %v, rotated_files %v", a.Paths, a.RotatedFiles)
+	}
+	if !slices.Equal(b.RotatedFiles, []string{"/var/log/pods/*/*/*.log.*"}) {
+		t.Errorf("rotated_files of /var/log/pods: %v", b.RotatedFiles)
+	}
+	for _, in := range cfg.Inputs {
+		if !in.Symlinks || in.Decompress != "auto" || in.Format != FormatAuto || in.Stream != StreamAll {
+			t.Errorf("container defaults: symlinks %v, decompress %s, format %s, stream %s", in.Symlinks, in.Decompress, in.Format, in.Stream)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -88,7 +89,14 @@ func (in *Input) UnmarshalYAML(unmarshal func(any) error) error {
 		in.Symlinks = true
 		if len(in.RotatedFiles) == 0 {
 			for _, p := range in.Paths {
-				if strings.HasSuffix(p, ".log") && !strings.HasPrefix(p, "/var/log/containers/") {
+				switch {
+				case strings.HasPrefix(p, "/var/log/containers/"):
+					// The symlinks lead to /var/log/pods, where kubelet
+					// leaves the rotated files.
+					if !slices.Contains(in.RotatedFiles, kubeletRotated) {
+						in.RotatedFiles = append(in.RotatedFiles, kubeletRotated)
+					}
+				case strings.HasSuffix(p, ".log"):
 					in.RotatedFiles = append(in.RotatedFiles, p+".*")
 				}
 			}
@@ -99,6 +107,9 @@ func (in *Input) UnmarshalYAML(unmarshal func(any) error) error {
 	}
 	return nil
 }
+
+// kubeletRotated is where kubelet keeps rotated container logs.
+const kubeletRotated = "/var/log/pods/*/*/*.log.*"
 
 // yamlError turns a yaml.v3 error ("yaml: line 3: ...") into one Error a line.
 func yamlError(name string, err error) error {
