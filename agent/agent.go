@@ -43,6 +43,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 		host = h
 	}
+	lock, err := registry.Lock(cfg.Registry.Path)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
 	reg, err := registry.Open(cfg.Registry.Path, cfg.Registry.FlushInterval.D(), log.With("component", "registry"))
 	if err != nil {
 		return err

@@ -34,15 +34,24 @@ func version() string {
 }
 
 const usage = `usage:
-  logship -c FILE        run the agent with the configuration in FILE
-  logship version        print the version
+  logship -c FILE                         run the agent with the configuration in FILE
+  logship test config -c FILE             check FILE: every problem with its line and key
+  logship test output -c FILE             connect to Kafka, check the topic, produce a test record
+  logship export config -c FILE           print the effective configuration, defaults included, secrets redacted
+  logship registry show -c FILE           list the files the registry knows, their offsets and lag
+  logship registry forget -c FILE PATH|ID forget a file (with the agent stopped): it is read again from its start
+  logship version                         print the version
 `
 
 // Main runs the command line; stdout receives command output.
 func Main(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) > 0 && args[0] == "version" {
+	cmd := ""
+	switch {
+	case len(args) > 0 && args[0] == "version":
 		fmt.Fprintf(stdout, "logship %s (%s %s/%s)\n", version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return nil
+	case len(args) > 1 && (args[0] == "test" || args[0] == "export" || args[0] == "registry"):
+		cmd, args = args[0]+" "+args[1], args[2:]
 	}
 	fs := flag.NewFlagSet("logship", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -56,8 +65,9 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		return fmt.Errorf("%v\n%s", err, usage)
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unknown command %q\n%s", fs.Arg(0), usage)
+	rest := fs.Args()
+	if cmd == "" && len(rest) > 0 {
+		return fmt.Errorf("unknown command %q\n%s", strings.Join(rest, " "), usage)
 	}
 	if path == "" {
 		return fmt.Errorf("no configuration file: use -c FILE\n%s", usage)
@@ -66,9 +76,27 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
-	log := newLogger(cfg.Logging, os.Stderr)
-	sarama.Logger = saramaLogger{log.With("component", "sarama")}
-	return agent.Run(ctx, cfg, log)
+	switch cmd {
+	case "":
+		log := newLogger(cfg.Logging, os.Stderr)
+		sarama.Logger = saramaLogger{log.With("component", "sarama")}
+		return agent.Run(ctx, cfg, log)
+	case "test config":
+		fmt.Fprintf(stdout, "%s: configuration OK (%d inputs)\n", path, len(cfg.Inputs))
+		return nil
+	case "test output":
+		return testOutput(ctx, cfg, stdout)
+	case "export config":
+		return exportConfig(cfg, stdout)
+	case "registry show":
+		return registryShow(cfg, stdout)
+	case "registry forget":
+		if len(rest) != 1 {
+			return fmt.Errorf("registry forget needs one PATH or ID\n%s", usage)
+		}
+		return registryForget(cfg, rest[0], stdout)
+	}
+	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 }
 
 func newLogger(c config.Logging, w io.Writer) *slog.Logger {

@@ -125,6 +125,8 @@ type Kafka struct {
 	// Partitions is the partition count of topics the embedded broker
 	// creates; ignored unless Embedded.
 	EmbeddedPartitions int `yaml:"embedded_partitions"`
+	// HealthCheckTopic receives one record from `logship test output`.
+	HealthCheckTopic string `yaml:"health_check_topic"`
 }
 
 // SASL configures authentication to Kafka.

@@ -116,3 +116,22 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "registry.json")
+	l, err := Lock(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Lock(path); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second lock: %v, want ErrLocked", err)
+	}
+	if err := l.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := Lock(path)
+	if err != nil {
+		t.Fatalf("lock after unlock: %v", err)
+	}
+	l2.Unlock()
+}

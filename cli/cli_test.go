@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/logship/logship/config"
+	"github.com/logship/logship/event"
+	"github.com/logship/logship/internal/kafkatest"
+	"github.com/logship/logship/registry"
+)
+
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	err := Main(t.Context(), args, &out)
+	return out.String(), err
+}
+
+// `logship test config` prints every problem of each bad fixture, with its
+// line and key, and accepts every good one.
+func TestTestConfig(t *testing.T) {
+	t.Setenv("LOG_DIR", "/logs")
+	t.Setenv("MAX_EVENTS", "5000")
+	bad, _ := filepath.Glob("../config/testdata/*.bad.yml")
+	good, _ := filepath.Glob("../config/testdata/*.good.yml")
+	if len(bad) == 0 || len(good) == 0 {
+		t.Fatal("no fixtures")
+	}
+	for _, f := range bad {
+		data, _ := os.ReadFile(f)
+		_, err := run(t, "test", "config", "-c", f)
+		if err == nil {
+			t.Errorf("%s: accepted", f)
+			continue
+		}
+		for line := range strings.SplitSeq(string(data), "\n") {
+			if want, ok := strings.CutPrefix(line, "# error: "); ok {
+				if !strings.Contains(err.Error(), filepath.Dir(f)+"/"+want) {
+					t.Errorf("%s: output lacks %q:\n%v", f, want, err)
+				}
+			}
+		}
+	}
+	for _, f := range good {
+		out, err := run(t, "test", "config", "-c", f)
+		if err != nil || !strings.Contains(out, "configuration OK") {
+			t.Errorf("%s: %q, %v", f, out, err)
+		}
+	}
+}
+
+// `logship export config` prints the effective configuration: defaults in,
+// secrets out, and it loads again as the same configuration.
+func TestExportConfig(t *testing.T) {
+	t.Setenv("KAFKA_PASSWORD", "hunter2")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "agent.yml")
+	if err := os.WriteFile(path, []byte(`
+inputs: [{paths: [/var/log/*.log], multiline: {pattern: '^\s', match: after}}]
+output: {kafka: {hosts: ["k:9092"], sasl: {mechanism: PLAIN, username: u, password: "${KAFKA_PASSWORD}"}}}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "export", "config", "-c", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, "hunter2") || !strings.Contains(out, "password: '[redacted]'") {
+		t.Fatalf("secret not redacted:\n%s", out)
+	}
+	for _, want := range []string{"max_events: 4096", "close_inactive: 5m0s", "timeout: 5s", "max_lines: 500", "required_acks: -1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("export lacks the default %q", want)
+		}
+	}
+	again, err := config.Parse("export", []byte(out), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("the export does not load again: %v\n%s", err, out)
+	}
+	orig, _ := config.Load(path)
+	if again.Inputs[0].Multiline.MaxLines != orig.Inputs[0].Multiline.MaxLines || again.Queue != orig.Queue || again.Output.Kafka.Hosts[0] != "k:9092" {
+		t.Fatal("the export loads as another configuration")
+	}
+}
+
+func TestTestOutput(t *testing.T) {
+	kc := kafkatest.Start(t)
+	dir := t.TempDir()
+	write := func(extra string) string {
+		path := filepath.Join(dir, "agent.yml")
+		if err := os.WriteFile(path, []byte("inputs: [{paths: [/x]}]\noutput: {kafka: {hosts: [\""+kc.Addr+"\"], topic: logs"+extra+"}}\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	out, err := run(t, "test", "output", "-c", write(""))
+	if err != nil || !strings.Contains(out, "ok    topic logs") || !strings.Contains(out, "skip  produce") {
+		t.Fatalf("metadata only: %v\n%s", err, out)
+	}
+	out, err = run(t, "test", "output", "-c", write(", health_check_topic: health"))
+	if err != nil || !strings.Contains(out, "ok    produce to health") {
+		t.Fatalf("produce: %v\n%s", err, out)
+	}
+	c := kafkatest.NewConsumer(t, kc.Addr, "health")
+	var got []*kgo.Record
+	c.Until(t.Context(), 10*time.Second, func(r *kgo.Record) { got = append(got, r) }, func() bool { return len(got) > 0 })
+	if len(got) != 1 || !strings.Contains(string(got[0].Value), "test output") {
+		t.Fatalf("health topic holds %d records", len(got))
+	}
+	path := filepath.Join(dir, "down.yml")
+	os.WriteFile(path, []byte("inputs: [{paths: [/x]}]\noutput: {kafka: {hosts: [\"127.0.0.1:1\"], timeout: 1s}}\n"), 0o644)
+	out, err = run(t, "test", "output", "-c", path)
+	if err == nil || !strings.Contains(out, "FAIL  connect 127.0.0.1:1") {
+		t.Fatalf("unreachable broker: %v\n%s", err, out)
+	}
+}
+
+func TestRegistryCommands(t *testing.T) {
+	dir := t.TempDir()
+	logf := filepath.Join(dir, "a.log")
+	if err := os.WriteFile(logf, []byte("one\ntwo\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	regPath := filepath.Join(dir, "data", "registry.json")
+	cfgPath := filepath.Join(dir, "agent.yml")
+	os.WriteFile(cfgPath, []byte("inputs: [{paths: ["+dir+"/*.log]}]\nregistry: {path: "+regPath+"}\n"), 0o644)
+	fi, _ := os.Stat(logf)
+	st, _ := statOf(fi)
+	reg, err := registry.Open(regPath, time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Commit(&event.Source{ID: "dev-ino", Path: logf, Dev: st.Dev, Inode: st.Ino}, event.Position{Offset: 4, TailLen: -1})
+	if err := reg.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "registry", "show", "-c", cfgPath)
+	if err != nil || !strings.Contains(out, logf) || !regexpLine(out, `dev-ino\s+\S+a\.log\s+4\s+8\s+4\s`) {
+		t.Fatalf("show: %v\n%s", err, out)
+	}
+	lock, err := registry.Lock(regPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "registry", "forget", "-c", cfgPath, logf); err == nil || !strings.Contains(err.Error(), "stop the agent first") {
+		t.Fatalf("forget under a running agent: %v", err)
+	}
+	lock.Unlock()
+	if out, err := run(t, "registry", "forget", "-c", cfgPath, logf); err != nil || !strings.Contains(out, "forgot dev-ino") {
+		t.Fatalf("forget: %v\n%s", err, out)
+	}
+	if out, _ := run(t, "registry", "show", "-c", cfgPath); !strings.Contains(out, "0 files") {
+		t.Fatalf("after forget:\n%s", out)
+	}
+	if _, err := run(t, "registry", "forget", "-c", cfgPath, "nope"); err == nil {
+		t.Fatal("forgetting an unknown file succeeded")
+	}
+}
+
+func regexpLine(s, re string) bool { return regexp.MustCompile(re).MatchString(s) }

@@ -1,0 +1,42 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/logship/logship/config"
+	"github.com/logship/logship/output/kafka"
+)
+
+// testOutput runs the output's connection check; with embedded: true it
+// starts the embedded broker first, as the agent would.
+func testOutput(ctx context.Context, cfg config.Config, w io.Writer) error {
+	k := cfg.Output.Kafka
+	if k.Embedded {
+		cluster, err := kafka.StartEmbedded(k.Hosts[0], k.EmbeddedPartitions)
+		if err != nil {
+			return err
+		}
+		defer cluster.Close()
+		fmt.Fprintf(w, "ok    embedded broker on %s\n", k.Hosts[0])
+	}
+	if err := kafka.Check(ctx, k, w); err != nil {
+		return fmt.Errorf("output check failed: %w", err)
+	}
+	fmt.Fprintln(w, "output OK")
+	return nil
+}
+
+// exportConfig prints the configuration as the agent uses it: defaults
+// filled in, ${VAR}s expanded, secrets redacted.
+func exportConfig(cfg config.Config, w io.Writer) error {
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(cfg); err != nil {
+		return fmt.Errorf("export config: %w", err)
+	}
+	return enc.Close()
+}
