@@ -4,10 +4,13 @@
 //	                               ▲             │
 //	                  registry ◀── acker ◀───────┘
 //
-// Start order: registry (load), embedded broker (if configured), output,
-// spooler, prospector. Shutdown order, on ctx cancellation: stop discovery and
-// harvesters → the spooler publishes what it holds → the output drains
-// (bounded by shutdown_timeout) → the registry writes its last state.
+// Start order: registry (locked, loaded), embedded broker (if configured),
+// HTTP endpoint, then a pipeline: output, spooler, prospector. Shutdown
+// order, on ctx cancellation: stop discovery and harvesters → the spooler
+// publishes what it holds → the output drains (bounded by shutdown_timeout)
+// → the registry writes its last state. A reload (SIGHUP, POST /reload)
+// validates the new file, stops the pipeline in that same order, and starts
+// one on the new configuration; the registry, broker and endpoint stay.
 package agent
 
 import (
@@ -15,26 +18,44 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
-	"runtime"
-	"sync"
+	"reflect"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/logship/logship/config"
-	"github.com/logship/logship/harvester"
+	"github.com/logship/logship/monitor"
 	"github.com/logship/logship/output/kafka"
-	"github.com/logship/logship/processor"
-	"github.com/logship/logship/processor/kubernetes"
-	"github.com/logship/logship/prospector"
 	"github.com/logship/logship/registry"
-	"github.com/logship/logship/spooler"
 )
+
+// Options are the agent's ties to its process.
+type Options struct {
+	// Load reads the configuration again, for a reload; nil: no reloads.
+	Load func() (config.Config, error)
+	// Reload asks for a reload (SIGHUP).
+	Reload <-chan struct{}
+	// Notify tells the service manager the agent's state: "READY=1",
+	// "RELOADING=1", "STOPPING=1", "WATCHDOG=1" (systemd's sd_notify).
+	Notify func(state string)
+	// Watchdog is how often WATCHDOG=1 must be sent; 0: never.
+	Watchdog time.Duration
+	// Version is the build's version, for logship_build_info.
+	Version string
+}
+
+// reloadRequest is a POST /reload waiting for its answer.
+type reloadRequest struct{ reply chan error }
 
 // Run runs the agent until ctx is done, then shuts down in order. It returns
 // nil after a clean shutdown, or the error that stopped it.
-func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options) error {
+	notify := opts.Notify
+	if notify == nil {
+		notify = func(string) {}
+	}
 	host := cfg.Name
 	if host == "" {
 		h, err := os.Hostname()
@@ -52,6 +73,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	mon := monitor.New(opts.Version, cfg.HTTP.ReadyWindow.D(), cfg.HTTP.TopFiles)
+	reg.OnWrite = mon.RegistryWritten
+	regCtx, stopReg := context.WithCancel(context.WithoutCancel(ctx))
+	regDone := make(chan struct{})
+	go func() { _ = reg.Run(regCtx); close(regDone) }()
+	defer func() { stopReg(); <-regDone }()
+
 	k := cfg.Output.Kafka
 	if k.Embedded {
 		cluster, err := kafka.StartEmbedded(k.Hosts[0], k.EmbeddedPartitions, kfake.SeedTopics(int32(k.EmbeddedPartitions), k.Topic))
@@ -62,177 +90,160 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		log.Info("embedded kafka broker started; read it with kcat -C -b "+k.Hosts[0]+" -t "+k.Topic,
 			"addr", k.Hosts[0], "topic", k.Topic)
 	}
-	if k.TLS.Enabled && k.TLS.VerificationMode == "none" {
-		log.Warn("output.kafka.tls.verification_mode is none: the broker's certificate is not checked")
-	}
-	out, err := kafka.New(k, host, log)
-	if err != nil {
-		return err
-	}
-	q := cfg.Queue
-	sp := spooler.New(spooler.Config{
-		MaxEvents: q.MaxEvents, MaxBytes: int(q.MaxBytes),
-		BatchEvents: q.BatchEvents, FlushInterval: q.FlushInterval.D(),
-	}, out, reg)
-	stats := new(harvester.Stats)
-	pr, err := prospector.New(cfg.Inputs, sp.In(), reg, stats, log)
-	if err != nil {
-		return err
-	}
-	pods, err := podWatcher(cfg.Inputs, log)
-	if err != nil {
-		return err
-	}
-	for i := range cfg.Inputs {
-		opts := processor.Options{HostName: host, Log: log.With("component", "processor")}
-		if pods != nil {
-			opts.Pods = pods
-		}
-		pl, err := processor.New(&cfg.Inputs[i], opts)
+
+	reloads := make(chan reloadRequest)
+	if cfg.HTTP.Enabled {
+		l, err := net.Listen("tcp", cfg.HTTP.Listen)
 		if err != nil {
-			return fmt.Errorf("inputs[%d]: %w", i, err)
+			return fmt.Errorf("http.listen: %w", err)
 		}
-		if pl != nil {
-			pr.UsePipeline(i, pl.Chain)
+		var reload func(context.Context) error
+		if opts.Load != nil {
+			reload = func(rctx context.Context) error {
+				req := reloadRequest{reply: make(chan error, 1)}
+				select {
+				case reloads <- req:
+				case <-rctx.Done():
+					return rctx.Err()
+				}
+				select {
+				case err := <-req.reply:
+					return err
+				case <-rctx.Done():
+					return rctx.Err()
+				}
+			}
 		}
+		httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+		httpDone := make(chan struct{})
+		go func() {
+			if err := monitor.Serve(httpCtx, l, mon.Handler(reload), log); err != nil {
+				log.Error("http endpoint stopped", "err", err)
+			}
+			close(httpDone)
+		}()
+		defer func() { stopHTTP(); <-httpDone }()
+		log.Info("http endpoint listening", "addr", l.Addr().String())
 	}
 
-	// Each stage gets a context it can be stopped by on its own, in order.
-	outCtx, stopOut := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopOut()
-	spCtx, stopSp := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopSp()
-	regCtx, stopReg := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopReg()
-	prCtx, stopPr := context.WithCancel(ctx)
-	defer stopPr()
-	var podsWG sync.WaitGroup
-	if pods != nil {
-		podsWG.Go(func() { _ = pods.Run(prCtx) })
-		defer podsWG.Wait()
+	p, err := startPipeline(ctx, cfg, host, reg, log)
+	if err != nil {
+		return err
 	}
-
-	var outWG, spWG, regWG, prWG sync.WaitGroup
-	errc := make(chan error, 4)
-	outWG.Go(func() {
-		if err := out.Run(outCtx); err != nil && !errors.Is(err, context.Canceled) {
-			errc <- fmt.Errorf("output: %w", err)
-		}
-	})
-	spWG.Go(func() {
-		if err := sp.Run(spCtx); err != nil && !errors.Is(err, context.Canceled) {
-			errc <- fmt.Errorf("spooler: %w", err)
-		}
-	})
-	regWG.Go(func() { _ = reg.Run(regCtx) })
-	prWG.Go(func() {
-		if err := pr.Run(prCtx); err != nil {
-			errc <- fmt.Errorf("prospector: %w", err)
-		}
-	})
+	mon.Attach(p.snapshot)
 	log.Info("logship started", "inputs", len(cfg.Inputs), "registry", cfg.Registry.Path, "kafka", k.Hosts, "topic", k.Topic)
+	notify("READY=1")
 
-	p := progress{log: log, stats: stats, sp: sp, out: out, pr: pr}
+	prog := &progress{peak: func() int { return p.pr.OpenFilesPeak() }}
 	tick := time.NewTicker(cfg.Logging.Metrics.Period.D())
+	defer tick.Stop()
+	var watchdog <-chan time.Time
+	if opts.Watchdog > 0 {
+		t := time.NewTicker(opts.Watchdog / 2)
+		defer t.Stop()
+		watchdog = t.C
+	}
+	reload := func(reply chan error) {
+		next, err := p.reload(ctx, cfg, opts.Load, host, reg, mon, notify)
+		if next != nil {
+			p, cfg = next, next.cfg
+			tick.Reset(cfg.Logging.Metrics.Period.D())
+		}
+		if reply != nil {
+			reply <- err
+		}
+	}
 	var runErr error
 loop:
 	for {
 		select {
 		case <-ctx.Done():
 			break loop
-		case runErr = <-errc:
+		case runErr = <-p.errc:
 			log.Error("stopping after a failure", "err", runErr)
 			break loop
 		case <-tick.C:
-			p.log.Info("progress", p.attrs()...)
+			log.Info("progress", prog.attrs(mon.Snapshot())...)
+		case <-opts.Reload:
+			reload(nil)
+		case req := <-reloads:
+			reload(req.reply)
+		case <-watchdog:
+			notify("WATCHDOG=1")
+		}
+		if p.stopped { // a reload stopped it and could start nothing
+			runErr = errors.New("no configuration could be started after a reload")
+			break loop
 		}
 	}
-	tick.Stop()
-
-	// 1. Discovery and harvesters.
-	stopPr()
-	prWG.Wait()
-	close(sp.In())
-	// 2. The spooler publishes what it holds, 3. the output drains; both
-	// within shutdown_timeout.
-	deadline, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout.D())
-	defer cancel()
-	spDone := make(chan struct{})
-	go func() { spWG.Wait(); close(spDone) }()
-	select {
-	case <-spDone:
-	case <-deadline.Done():
-		stopSp()
-		<-spDone
-	}
-	if err := out.Drain(deadline); err != nil {
-		log.Warn("shutdown timeout: unacknowledged events will be read again at the next start", "err", err)
-	}
-	out.Close()
-	stopOut()
-	outWG.Wait()
-	// 4. The registry's last state.
+	notify("STOPPING=1")
+	p.stop(ctx)
+	mon.Detach()
+	// The registry's last state.
 	stopReg()
-	regWG.Wait()
+	<-regDone
 	if err := reg.Flush(); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("final registry write: %w", err))
 	}
-	log.Info("logship stopped", p.attrs()...)
+	log.Info("logship stopped", prog.attrs(mon.Snapshot())...)
 	return runErr
 }
 
-// podWatcher returns the pod metadata watcher for add_kubernetes_metadata,
-// or nil when no input enables it. One watch serves every input; the first
-// enabled input's settings configure it.
-func podWatcher(inputs []config.Input, log *slog.Logger) (*kubernetes.Watcher, error) {
-	for i, in := range inputs {
-		k := in.AddKubernetesMetadata
-		if !k.Enabled {
-			continue
-		}
-		node, err := kubernetes.Node(k)
-		if err != nil {
-			return nil, fmt.Errorf("inputs[%d]: %w", i, err)
-		}
-		lw, err := kubernetes.PodsOnNode(k.KubeConfig, node)
-		if err != nil {
-			return nil, fmt.Errorf("inputs[%d].add_kubernetes_metadata: %w", i, err)
-		}
-		return kubernetes.New(lw, k, log.With("node", node)), nil
+// reload reads the configuration again and, if it is valid and can be
+// applied, stops p and starts a pipeline on it. It returns the pipeline now
+// running (nil: p still runs) and why a new configuration was refused.
+func (p *pipeline) reload(ctx context.Context, cfg config.Config, load func() (config.Config, error), host string,
+	reg *registry.Registry, mon *monitor.Monitor, notify func(string)) (*pipeline, error) {
+	log := p.log
+	if load == nil {
+		return nil, errors.New("reload is not available")
 	}
-	return nil, nil
+	next, err := load()
+	if err == nil {
+		err = reloadable(cfg, next)
+	}
+	if err != nil {
+		log.Error("reload refused; the running configuration stays", "err", err)
+		mon.Reloaded(err)
+		return nil, err
+	}
+	notify("RELOADING=1")
+	log.Info("reloading: draining the running configuration")
+	p.stop(ctx)
+	mon.Detach()
+	if err := reg.Flush(); err != nil {
+		log.Warn("registry write before reload", "err", err)
+	}
+	np, err := startPipeline(ctx, next, host, reg, log)
+	if err != nil {
+		// Valid but not buildable (a bad format string...): back to the old one.
+		log.Error("reload failed; restarting the previous configuration", "err", err)
+		mon.Reloaded(err)
+		back, err2 := startPipeline(ctx, cfg, host, reg, log)
+		if err2 != nil {
+			return nil, fmt.Errorf("restart previous configuration: %w", err2)
+		}
+		mon.Attach(back.snapshot)
+		notify("READY=1")
+		return back, err
+	}
+	mon.Attach(np.snapshot)
+	mon.Reloaded(nil)
+	notify("READY=1")
+	log.Info("reloaded", "inputs", len(next.Inputs), "kafka", next.Output.Kafka.Hosts, "topic", next.Output.Kafka.Topic)
+	return np, nil
 }
 
-// progress makes the periodic progress line.
-type progress struct {
-	log   *slog.Logger
-	stats *harvester.Stats
-	sp    *spooler.Spooler
-	out   *kafka.Output
-	pr    *prospector.Prospector
-}
-
-func (p progress) attrs() []any {
-	s, o := p.sp.Stats(), p.out.Stats()
-	var oldest time.Duration
-	if !s.OldestUnacked.IsZero() {
-		oldest = time.Since(s.OldestUnacked).Round(time.Millisecond)
+// reloadable refuses changes a reload cannot apply: they need a restart.
+func reloadable(old, next config.Config) error {
+	switch {
+	case old.Registry.Path != next.Registry.Path:
+		return errors.New("registry.path cannot change without a restart")
+	case old.Output.Kafka.Embedded != next.Output.Kafka.Embedded ||
+		old.Output.Kafka.Embedded && !reflect.DeepEqual(old.Output.Kafka.Hosts, next.Output.Kafka.Hosts):
+		return errors.New("output.kafka.embedded (and its hosts) cannot change without a restart")
+	case old.HTTP != next.HTTP:
+		return errors.New("http cannot change without a restart")
 	}
-	var dropped, deadLettered int64
-	for _, n := range o.Dropped {
-		dropped += n
-	}
-	for _, n := range o.DeadLettered {
-		deadLettered += n
-	}
-	return []any{
-		"lines_read", p.stats.Lines.Load(), "bytes_read", p.stats.Bytes.Load(),
-		"lines_truncated", p.stats.Truncated.Load(),
-		"events_acked", s.AckedEvents, "bytes_acked", s.AckedBytes,
-		"events_queued", s.QueuedEvents, "events_inflight", o.Inflight,
-		"retries", o.Retries, "open_files", p.pr.OpenFiles(), "open_files_peak", p.pr.OpenFilesPeak(), "kafka_connected", o.Connected,
-		"lines_abandoned_bytes", p.stats.Abandoned.Load(), "goroutines", runtime.NumGoroutine(),
-		"events_dropped", dropped, "events_dead_lettered", deadLettered,
-		"oldest_unacked_age", oldest, "last_delivery", o.LastDelivery.Format(time.RFC3339),
-	}
+	return nil
 }

@@ -58,7 +58,7 @@ func start(t *testing.T, cfg config.Config) *running {
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- Run(ctx, cfg, log) }()
+	go func() { r.done <- Run(ctx, cfg, log, Options{}) }()
 	return r
 }
 
@@ -261,7 +261,7 @@ func TestCorruptRegistryRefused(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(dir, "127.0.0.1:1")
 	writeFile(t, cfg.Registry.Path, `{"version":1,"files":[{"id":`)
-	err := Run(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	err := Run(t.Context(), cfg, slog.New(slog.DiscardHandler), Options{})
 	if err == nil || !strings.Contains(err.Error(), cfg.Registry.Path) || !strings.Contains(err.Error(), "corrupt") {
 		t.Fatalf("err = %v", err)
 	}
@@ -314,7 +314,7 @@ func TestWarnsWithoutCertificateVerification(t *testing.T) {
 	var logs testlog.Buffer
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil))) }()
+	go func() { done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)), Options{}) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(logs.String(), "logship started") && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)

@@ -16,7 +16,6 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/logship/logship/agent"
 	"github.com/logship/logship/config"
 )
 
@@ -80,7 +79,7 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 	case "":
 		log := newLogger(cfg.Logging, os.Stderr)
 		sarama.Logger = saramaLogger{log.With("component", "sarama")}
-		return agent.Run(ctx, cfg, log)
+		return runAgent(ctx, cfg, path, log)
 	case "test config":
 		fmt.Fprintf(stdout, "%s: configuration OK (%d inputs)\n", path, len(cfg.Inputs))
 		return nil

@@ -10,12 +10,15 @@ type Config struct {
 	Output          Output   `yaml:"output"`
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 	Logging         Logging  `yaml:"logging"`
+	HTTP            HTTP     `yaml:"http"`
 	// Name is this agent's name in events (host.name); the hostname when empty.
 	Name string `yaml:"name"`
 }
 
 // Input is one inputs[] entry: a set of globs and how to read what they match.
 type Input struct {
+	// ID names the input in metrics and logs; its position ("0") when empty.
+	ID              string         `yaml:"id"`
 	Type            string         `yaml:"type"`
 	Paths           []string       `yaml:"paths"`
 	ExcludeFiles    []string       `yaml:"exclude_files"`
@@ -245,6 +248,19 @@ type Logging struct {
 	Metrics LoggingMetrics `yaml:"metrics"`
 }
 
+// HTTP configures the monitoring endpoint: /metrics, /healthz, /readyz,
+// /stats and POST /reload.
+type HTTP struct {
+	Enabled bool   `yaml:"enabled"`
+	Listen  string `yaml:"listen"`
+	// ReadyWindow: /readyz fails while events wait and nothing was
+	// delivered for this long.
+	ReadyWindow Duration `yaml:"ready_window"`
+	// TopFiles is how many of the files furthest behind get their own lag
+	// series (bounded cardinality); the rest count per input only.
+	TopFiles int `yaml:"top_files"`
+}
+
 // LoggingMetrics configures the periodic progress line.
 type LoggingMetrics struct {
 	Period Duration `yaml:"period"`
@@ -289,6 +305,7 @@ func Default() Config {
 		}},
 		ShutdownTimeout: Duration(10 * time.Second),
 		Logging:         Logging{Level: "info", Format: "text", Metrics: LoggingMetrics{Period: Duration(30 * time.Second)}},
+		HTTP:            HTTP{Listen: "127.0.0.1:5066", ReadyWindow: Duration(time.Minute), TopFiles: 10},
 	}
 }
 

@@ -83,6 +83,25 @@ func (c *Config) validate(file string, root *yaml.Node) error {
 	v.oneOf("logging.level", c.Logging.Level, "debug", "info", "warn", "error")
 	v.oneOf("logging.format", c.Logging.Format, "text", "json")
 	v.positive("logging.metrics.period", int64(c.Logging.Metrics.Period))
+	if c.HTTP.Enabled {
+		if _, port, err := net.SplitHostPort(c.HTTP.Listen); err != nil || port == "" {
+			v.add("http.listen", "%q is not host:port", c.HTTP.Listen)
+		}
+	}
+	v.positive("http.ready_window", int64(c.HTTP.ReadyWindow))
+	if c.HTTP.TopFiles < 0 {
+		v.add("http.top_files", "must not be negative")
+	}
+	ids := map[string]int{}
+	for i, in := range c.Inputs {
+		if in.ID == "" {
+			continue
+		}
+		if j, dup := ids[in.ID]; dup {
+			v.add("inputs["+strconv.Itoa(i)+"].id", "%q is the id of inputs[%d] too", in.ID, j)
+		}
+		ids[in.ID] = i
+	}
 	slices.SortStableFunc(v.errs, func(a, b error) int { return a.(*Error).Line - b.(*Error).Line })
 	return errors.Join(v.errs...)
 }

@@ -190,6 +190,16 @@ func (h *Harvester) Position() event.Position {
 // bare is a position at off known only by its offset.
 func (h *Harvester) bare(off int64) event.Position { return h.cfg.Encoding.At(off) }
 
+// Size is the file's size now (compressed, for gzip); safe for concurrent
+// use, an error once the file is closed.
+func (h *Harvester) Size() (int64, error) {
+	fi, err := h.f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
 // Gzip reports whether the file is read through gzip.
 func (h *Harvester) Gzip() bool { return h.cfg.Gzip }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,14 +35,16 @@ type input struct {
 	meta    *event.Input
 	hcfg    harvester.Config
 	last    time.Time // last scan
+	stats   *harvester.Stats
 }
 
 // running is a harvester and what the prospector keeps to steer it.
 type running struct {
-	h    *harvester.Harvester
-	wake chan struct{}
-	path string
-	id   fileID
+	h     *harvester.Harvester
+	wake  chan struct{}
+	path  string
+	id    fileID
+	input int
 }
 
 // known is the state of a file whose harvester has stopped.
@@ -63,7 +66,6 @@ type Prospector struct {
 	inputs  []*input
 	out     chan<- *event.Chunk
 	reg     Registry
-	stats   *harvester.Stats
 	log     *slog.Logger
 	baseLog *slog.Logger // for harvesters, which scope their own
 	index   *contentIndex
@@ -71,6 +73,10 @@ type Prospector struct {
 	open     atomic.Int64
 	openPeak atomic.Int64
 	scans    atomic.Int64
+
+	// openSet mirrors running for other goroutines (Lag).
+	openMu  sync.Mutex
+	openSet map[fileID]*running
 
 	// Owned by Run's goroutine.
 	running  map[fileID]*running
@@ -85,10 +91,10 @@ type Prospector struct {
 }
 
 // New compiles the inputs. Harvesters send their chunks to out; reg supplies
-// resume positions; stats (shared with the harvesters) may be nil.
-func New(inputs []config.Input, out chan<- *event.Chunk, reg Registry, stats *harvester.Stats, log *slog.Logger) (*Prospector, error) {
+// resume positions.
+func New(inputs []config.Input, out chan<- *event.Chunk, reg Registry, log *slog.Logger) (*Prospector, error) {
 	p := &Prospector{
-		out: out, reg: reg, stats: stats,
+		out: out, reg: reg, openSet: make(map[fileID]*running),
 		log:     log.With("component", "prospector"),
 		baseLog: log,
 		index:   newContentIndex(),
@@ -97,7 +103,7 @@ func New(inputs []config.Input, out chan<- *event.Chunk, reg Registry, stats *ha
 		done: make(chan finished), firstRun: true,
 	}
 	for i, in := range inputs {
-		ci := &input{cfg: in, meta: &event.Input{Type: in.Type, Index: i, Fields: in.Fields, FieldsUnderRoot: in.FieldsUnderRoot}}
+		ci := &input{cfg: in, meta: &event.Input{Type: in.Type, Index: i, Fields: in.Fields, FieldsUnderRoot: in.FieldsUnderRoot}, stats: new(harvester.Stats)}
 		if len(in.Fields) > 0 {
 			b, err := json.Marshal(in.Fields)
 			if err != nil {
@@ -135,6 +141,50 @@ func New(inputs []config.Input, out chan<- *event.Chunk, reg Registry, stats *ha
 // processors pipeline makes (one per file). Call it before Run.
 func (p *Prospector) UsePipeline(i int, pipeline func(*event.Source) harvester.Processor) {
 	p.inputs[i].hcfg.Pipeline = pipeline
+}
+
+// InputStats are the harvesters' counters, one set per input in the
+// configuration's order; safe for concurrent use.
+func (p *Prospector) InputStats() []*harvester.Stats {
+	out := make([]*harvester.Stats, len(p.inputs))
+	for i, in := range p.inputs {
+		out[i] = in.stats
+	}
+	return out
+}
+
+// FileLag is how far behind delivery an open file is.
+type FileLag struct {
+	Input int
+	Path  string
+	// Bytes is the file's size less its committed (delivered) offset.
+	Bytes int64
+}
+
+// Lag reports every open file's lag; safe for concurrent use.
+func (p *Prospector) Lag() []FileLag {
+	p.openMu.Lock()
+	open := make([]*running, 0, len(p.openSet))
+	for _, r := range p.openSet {
+		open = append(open, r)
+	}
+	p.openMu.Unlock()
+	out := make([]FileLag, 0, len(open))
+	for _, r := range open {
+		if r.h.Gzip() {
+			continue // compressed size against a decompressed offset says nothing
+		}
+		size, err := r.h.Size()
+		if err != nil {
+			continue // closed meanwhile
+		}
+		var done int64
+		if e, ok := p.reg.Get(r.id.String()); ok {
+			done = e.Offset
+		}
+		out = append(out, FileLag{Input: r.input, Path: r.path, Bytes: max(0, size-done)})
+	}
+	return out
 }
 
 // OpenFiles is the number of running harvesters; safe for concurrent use.
@@ -244,6 +294,9 @@ func (p *Prospector) minScanFrequency() time.Duration {
 func (p *Prospector) finish(f finished) {
 	r := f.r
 	delete(p.running, r.id)
+	p.openMu.Lock()
+	delete(p.openSet, r.id)
+	p.openMu.Unlock()
 	if p.byPath[r.path] == r {
 		delete(p.byPath, r.path)
 	}

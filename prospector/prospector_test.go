@@ -80,7 +80,7 @@ func start(t *testing.T, inputs []config.Input, reg Registry) (*harness, *testlo
 	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	out := make(chan *event.Chunk)
-	p, err := New(inputs, out, reg, nil, log)
+	p, err := New(inputs, out, reg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -305,9 +305,12 @@ func (p *Prospector) consider(ctx context.Context, c candidate) {
 	src.Fingerprint.Store(fp)
 	hcfg := c.in.hcfg
 	hcfg.Gzip = ct.gz
-	r := &running{wake: make(chan struct{}, 1), path: c.path, id: c.id}
-	r.h = harvester.New(hcfg, src, f, start, p.out, r.wake, p.stats, p.baseLog)
+	r := &running{wake: make(chan struct{}, 1), path: c.path, id: c.id, input: c.in.meta.Index}
+	r.h = harvester.New(hcfg, src, f, start, p.out, r.wake, c.in.stats, p.baseLog)
 	p.running[c.id], p.byPath[c.path] = r, r
+	p.openMu.Lock()
+	p.openSet[c.id] = r
+	p.openMu.Unlock()
 	delete(p.known, c.id)
 	if n := p.open.Add(1); n > p.openPeak.Load() {
 		p.openPeak.Store(n) // only this goroutine writes it

@@ -66,6 +66,10 @@ type Registry struct {
 	interval time.Duration
 	log      *slog.Logger
 
+	// OnWrite, if set before the first Flush, is told each write's
+	// duration, size and file count (for metrics).
+	OnWrite func(d time.Duration, bytes, files int)
+
 	mu        sync.Mutex
 	entries   map[string]*Entry
 	dirty     bool
@@ -217,9 +221,13 @@ func (r *Registry) Flush() error {
 	r.mu.Unlock()
 
 	slices.SortFunc(doc.Files, func(a, b Entry) int { return cmp.Compare(a.ID, b.ID) })
+	start := time.Now()
 	data, err := json.MarshalIndent(doc, "", "  ")
 	if err == nil {
 		err = writeAtomic(r.path, append(data, '\n'))
+	}
+	if err == nil && r.OnWrite != nil {
+		r.OnWrite(time.Since(start), len(data)+1, len(doc.Files))
 	}
 	if err != nil {
 		r.mu.Lock()

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,7 +27,8 @@ type Stats struct {
 	// Dropped and DeadLettered count events Kafka rejected for good, by reason.
 	Dropped      map[string]int64
 	DeadLettered map[string]int64
-	Connected    bool      // a producer is up
+	Failed       int64     // failed delivery attempts (each is retried)
+	Connected    bool      // a producer is up and brokers answer
 	LastDelivery time.Time // zero before the first acknowledgement
 }
 
@@ -60,7 +63,10 @@ type Output struct {
 	dropped    map[string]int64
 	deadLetter map[string]int64
 
+	// reachable is whether brokers answered the last probe or delivery.
+	reachable                 atomic.Bool
 	published, acked, retries atomic.Int64
+	failures                  atomic.Int64
 	lastDelivery              atomic.Int64 // unix nanoseconds
 	failLog                   rateLog
 }
@@ -135,7 +141,7 @@ func New(cfg config.Kafka, hostName string, log *slog.Logger) (*Output, error) {
 // Stats returns the output's counters; safe for concurrent use.
 func (o *Output) Stats() Stats {
 	st := Stats{
-		Published: o.published.Load(), Acked: o.acked.Load(), Retries: o.retries.Load(),
+		Published: o.published.Load(), Acked: o.acked.Load(), Retries: o.retries.Load(), Failed: o.failures.Load(),
 		Inflight: o.inflight.Load(), Dropped: map[string]int64{}, DeadLettered: map[string]int64{},
 	}
 	o.rejectMu.Lock()
@@ -148,7 +154,7 @@ func (o *Output) Stats() Stats {
 	o.rejectMu.Unlock()
 	select {
 	case <-o.ready:
-		st.Connected = true
+		st.Connected = o.reachable.Load()
 	default:
 	}
 	if ns := o.lastDelivery.Load(); ns != 0 {
@@ -173,11 +179,51 @@ func (o *Output) Run(ctx context.Context) error {
 		close(o.ready)
 	}
 	o.sendMu.Unlock()
+	o.reachable.Store(true)
 	var wg sync.WaitGroup
 	wg.Go(func() { o.retryLoop() })
+	wg.Go(func() { o.probeLoop() })
 	o.drain(p)
 	wg.Wait()
 	return nil
+}
+
+// probeInterval is how often the broker connection is checked while the
+// producer is up, so Stats.Connected follows the brokers even when idle.
+const probeInterval = 5 * time.Second
+
+// probeLoop checks every probeInterval that a broker answers, until Close.
+func (o *Output) probeLoop() {
+	t := time.NewTicker(probeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-o.stop:
+			return
+		case <-t.C:
+			o.reachable.Store(o.probe() == nil)
+		}
+	}
+}
+
+// probe opens a connection to the first broker that answers an ApiVersions
+// request.
+func (o *Output) probe() error {
+	var last error
+	for _, h := range o.cfg.Hosts {
+		b := sarama.NewBroker(h)
+		if err := b.Open(o.sc); err != nil {
+			last = err
+			continue
+		}
+		_, err := b.ApiVersions(&sarama.ApiVersionsRequest{})
+		_ = b.Close()
+		if err == nil {
+			return nil
+		}
+		last = err
+	}
+	return last
 }
 
 func (o *Output) connect(ctx context.Context) (sarama.AsyncProducer, error) {
@@ -240,6 +286,7 @@ func (o *Output) done(st *batchState) {
 	n := len(st.msgs)
 	o.acked.Add(int64(n))
 	o.lastDelivery.Store(time.Now().UnixNano())
+	o.reachable.Store(true)
 	st.batch.Ack(n)
 	clear(st.msgs) // drop references to values and metadata
 	clear(st.metas)
@@ -288,6 +335,10 @@ func (o *Output) failed(pe *sarama.ProducerError) {
 		return
 	}
 	o.failLog.log(o.log, "kafka delivery failed, retrying", "topic", pe.Msg.Topic, "err", pe.Err)
+	o.failures.Add(1)
+	if unreachable(pe.Err) {
+		o.reachable.Store(false)
+	}
 	o.retryMu.Lock()
 	o.retryQ = append(o.retryQ, pe.Msg)
 	o.retryMu.Unlock()
@@ -521,6 +572,14 @@ func (r *rateLog) log(l *slog.Logger, msg string, args ...any) {
 	r.count, r.last = 0, time.Now()
 	r.mu.Unlock()
 	l.Warn(msg, append(args, "count", n)...)
+}
+
+// unreachable reports whether a delivery failed for want of a broker rather
+// than for what was sent.
+func unreachable(err error) bool {
+	var ne net.Error
+	return errors.Is(err, sarama.ErrOutOfBrokers) || errors.Is(err, sarama.ErrNotConnected) ||
+		errors.Is(err, sarama.ErrBrokerNotAvailable) || errors.Is(err, io.EOF) || errors.As(err, &ne)
 }
 
 // idempotenceRefused reports whether the broker turned down a producer ID:

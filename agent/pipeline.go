@@ -1,0 +1,180 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/logship/logship/config"
+	"github.com/logship/logship/monitor"
+	"github.com/logship/logship/output/kafka"
+	"github.com/logship/logship/processor"
+	"github.com/logship/logship/processor/kubernetes"
+	"github.com/logship/logship/prospector"
+	"github.com/logship/logship/registry"
+	"github.com/logship/logship/spooler"
+)
+
+// pipeline is one configuration at work: output, spooler, prospector and
+// harvesters, and the pod watcher. A reload stops one and starts another;
+// the registry, the embedded broker and the HTTP endpoint outlive them.
+type pipeline struct {
+	cfg  config.Config
+	log  *slog.Logger
+	out  *kafka.Output
+	sp   *spooler.Spooler
+	pr   *prospector.Prospector
+	errc chan error // a stage failed
+
+	stopOut, stopSp, stopPr context.CancelFunc
+	outWG, spWG, prWG       sync.WaitGroup
+	stopped                 bool
+}
+
+// startPipeline builds and starts the stages of cfg. It returns an error,
+// having started nothing, when they cannot be built.
+func startPipeline(ctx context.Context, cfg config.Config, host string, reg *registry.Registry, log *slog.Logger) (*pipeline, error) {
+	k := cfg.Output.Kafka
+	if k.TLS.Enabled && k.TLS.VerificationMode == "none" {
+		log.Warn("output.kafka.tls.verification_mode is none: the broker's certificate is not checked")
+	}
+	out, err := kafka.New(k, host, log)
+	if err != nil {
+		return nil, err
+	}
+	q := cfg.Queue
+	sp := spooler.New(spooler.Config{
+		MaxEvents: q.MaxEvents, MaxBytes: int(q.MaxBytes),
+		BatchEvents: q.BatchEvents, FlushInterval: q.FlushInterval.D(),
+	}, out, reg)
+	pr, err := prospector.New(cfg.Inputs, sp.In(), reg, log)
+	if err != nil {
+		return nil, err
+	}
+	pods, err := podWatcher(cfg.Inputs, log)
+	if err != nil {
+		return nil, err
+	}
+	for i := range cfg.Inputs {
+		opts := processor.Options{HostName: host, Log: log.With("component", "processor")}
+		if pods != nil {
+			opts.Pods = pods
+		}
+		pl, err := processor.New(&cfg.Inputs[i], opts)
+		if err != nil {
+			return nil, fmt.Errorf("inputs[%d]: %w", i, err)
+		}
+		if pl != nil {
+			pr.UsePipeline(i, pl.Chain)
+		}
+	}
+
+	p := &pipeline{cfg: cfg, log: log, out: out, sp: sp, pr: pr, errc: make(chan error, 4)}
+	// Each stage gets a context it can be stopped by on its own, in order.
+	outCtx, stopOut := context.WithCancel(context.WithoutCancel(ctx))
+	spCtx, stopSp := context.WithCancel(context.WithoutCancel(ctx))
+	prCtx, stopPr := context.WithCancel(context.WithoutCancel(ctx))
+	p.stopOut, p.stopSp, p.stopPr = stopOut, stopSp, stopPr
+	p.outWG.Go(func() {
+		if err := out.Run(outCtx); err != nil && !errors.Is(err, context.Canceled) {
+			p.errc <- fmt.Errorf("output: %w", err)
+		}
+	})
+	p.spWG.Go(func() {
+		if err := sp.Run(spCtx); err != nil && !errors.Is(err, context.Canceled) {
+			p.errc <- fmt.Errorf("spooler: %w", err)
+		}
+	})
+	if pods != nil {
+		p.prWG.Go(func() { _ = pods.Run(prCtx) })
+	}
+	p.prWG.Go(func() {
+		if err := pr.Run(prCtx); err != nil {
+			p.errc <- fmt.Errorf("prospector: %w", err)
+		}
+	})
+	return p, nil
+}
+
+// stop shuts the pipeline down in order: discovery and harvesters, then the
+// spooler publishes what it holds and the output drains, both within
+// shutdown_timeout. Offsets of everything delivered are then committed.
+func (p *pipeline) stop(ctx context.Context) {
+	if p.stopped {
+		return
+	}
+	p.stopped = true
+	// 1. Discovery and harvesters.
+	p.stopPr()
+	p.prWG.Wait()
+	close(p.sp.In())
+	// 2. The spooler publishes what it holds, 3. the output drains.
+	deadline, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ShutdownTimeout.D())
+	defer cancel()
+	spDone := make(chan struct{})
+	go func() { p.spWG.Wait(); close(spDone) }()
+	select {
+	case <-spDone:
+	case <-deadline.Done():
+		p.stopSp()
+		<-spDone
+	}
+	if err := p.out.Drain(deadline); err != nil {
+		p.log.Warn("shutdown timeout: unacknowledged events will be read again", "err", err)
+	}
+	p.out.Close()
+	p.stopOut()
+	p.outWG.Wait()
+	p.stopSp()
+}
+
+// snapshot reads the stages' counters.
+func (p *pipeline) snapshot() monitor.Snapshot {
+	s, o := p.sp.Stats(), p.out.Stats()
+	snap := monitor.Snapshot{
+		EventsPublished: o.Published, EventsAcked: s.AckedEvents, BytesAcked: s.AckedBytes,
+		EventsFailed: o.Failed, EventsRetried: o.Retries, EventsDropped: o.Dropped, DeadLettered: o.DeadLettered,
+		QueueEvents: s.QueuedEvents, QueueBytes: s.QueuedBytes,
+		QueueMaxEvents: p.cfg.Queue.MaxEvents, QueueMaxBytes: int(p.cfg.Queue.MaxBytes),
+		BatchesInflight: s.InflightBatches, EventsInflight: o.Inflight, OpenFiles: p.pr.OpenFiles(),
+		OldestUnacked: s.OldestUnacked, LastDelivery: o.LastDelivery, KafkaConnected: o.Connected,
+	}
+	for i, st := range p.pr.InputStats() {
+		snap.Inputs = append(snap.Inputs, monitor.Input{
+			ID:        monitor.InputID(p.cfg.Inputs[i].ID, i),
+			LinesRead: st.Lines.Load(), BytesRead: st.Bytes.Load(),
+			LinesTruncated: st.Truncated.Load(), BytesAbandoned: st.Abandoned.Load(),
+		})
+	}
+	var files []monitor.File
+	for _, l := range p.pr.Lag() {
+		files = append(files, monitor.File{Input: monitor.InputID(p.cfg.Inputs[l.Input].ID, l.Input), Path: l.Path, LagBytes: l.Bytes})
+	}
+	monitor.TopFiles(&snap, files, p.cfg.HTTP.TopFiles)
+	return snap
+}
+
+// podWatcher returns the pod metadata watcher for add_kubernetes_metadata,
+// or nil when no input enables it. One watch serves every input; the first
+// enabled input's settings configure it.
+func podWatcher(inputs []config.Input, log *slog.Logger) (*kubernetes.Watcher, error) {
+	for i, in := range inputs {
+		k := in.AddKubernetesMetadata
+		if !k.Enabled {
+			continue
+		}
+		node, err := kubernetes.Node(k)
+		if err != nil {
+			return nil, fmt.Errorf("inputs[%d]: %w", i, err)
+		}
+		lw, err := kubernetes.PodsOnNode(k.KubeConfig, node)
+		if err != nil {
+			return nil, fmt.Errorf("inputs[%d].add_kubernetes_metadata: %w", i, err)
+		}
+		return kubernetes.New(lw, k, log.With("node", node)), nil
+	}
+	return nil, nil
+}
+
