@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/bmatcuk/doublestar/v4"
@@ -164,7 +165,10 @@ func (p *Prospector) clean(seen map[fileID]bool) {
 			continue
 		}
 		switch {
-		case cleanRemoved && !found[e.ID]:
+		case cleanRemoved && !found[e.ID] && !stillThere(e.Path, e.Dev, e.Inode):
+			// Gone, not merely unmatched: a file no glob finds any more
+			// that still exists (its input was removed by a reload, or
+			// excluded) keeps its offset, in case it is matched again.
 			p.reg.Remove(e.ID)
 			p.log.Debug("registry entry removed: file gone", "path", e.Path)
 		case inactive > 0 && time.Since(e.Updated) > inactive:
@@ -172,6 +176,16 @@ func (p *Prospector) clean(seen map[fileID]bool) {
 			p.log.Debug("registry entry removed: clean_inactive", "path", e.Path)
 		}
 	}
+}
+
+// stillThere reports whether path is still the file dev/ino.
+func stillThere(path string, dev, ino uint64) bool {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && uint64(st.Dev) == dev && st.Ino == ino
 }
 
 // matches calls fn for every regular file pattern matches, minus exclusions,

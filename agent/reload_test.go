@@ -1,0 +1,160 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/logship/logship/config"
+	"github.com/logship/logship/internal/kafkatest"
+	"github.com/logship/logship/internal/testlines"
+)
+
+// reloadConfig is configuration variant i: inputs added, removed and
+// changed, and output and queue settings changed, from one to the next.
+func reloadConfig(dir, broker, listen string, i int) string {
+	a, b := filepath.Join(dir, "logs", "a", "*.log"), filepath.Join(dir, "logs", "b", "*.log")
+	var inputs string
+	switch i % 3 {
+	case 0: // two inputs
+		inputs = fmt.Sprintf("  - {id: a, paths: [%q], scan_frequency: 100ms}\n  - {id: b, paths: [%q], scan_frequency: 100ms}\n", a, b)
+	case 1: // one input for both, changed
+		inputs = fmt.Sprintf("  - {id: ab, paths: [%q, %q], scan_frequency: 150ms, close_inactive: 30s, fields: {v: %d}}\n", a, b, i)
+	case 2: // b removed: its lines wait for a later configuration
+		inputs = fmt.Sprintf("  - {id: a, paths: [%q], scan_frequency: 100ms, max_bytes: 4KiB}\n", a)
+	}
+	compression := []string{"none", "gzip", "lz4", "snappy"}[i%4]
+	return fmt.Sprintf(`inputs:
+%sregistry: {path: %q, flush_interval: 100ms}
+queue: {max_events: %d, batch_events: %d, flush_interval: %dms}
+output:
+  kafka:
+    hosts: [%q]
+    topic: logs
+    codec: raw
+    compression: %s
+    max_in_flight: %d
+    bulk_flush_frequency: %dms
+http: {enabled: true, listen: %q}
+logging: {level: warn}
+`, inputs, filepath.Join(dir, "registry.json"), 2048+i*512, 256+i*64, 50+i*10, broker, compression, 1+i%5, 5+i%3*10, listen)
+}
+
+// While lines with sequence numbers are written, the configuration is
+// reloaded ten times (POST /reload and SIGHUP in turn), inputs and output
+// settings changing each time, with an invalid file refused in between:
+// every line arrives, none twice.
+func TestReloadTenTimes(t *testing.T) {
+	kc := kafkatest.Start(t)
+	dir := t.TempDir()
+	listen := fmt.Sprintf("127.0.0.1:%d", kafkatest.FreePort(t))
+	cfgPath := filepath.Join(dir, "agent.yml")
+	writeCfg := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(cfgPath, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeCfg(reloadConfig(dir, kc.Addr, listen, 0))
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hup := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+			Options{Load: func() (config.Config, error) { return config.Load(cfgPath) }, Reload: hup})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	waitHTTP(t, listen)
+
+	// Two writers, 50 lines every 10 ms each, until stopped.
+	const perFile = 6000
+	var wg sync.WaitGroup
+	for f, sub := range []string{"a", "b"} {
+		wg.Go(func() {
+			path := filepath.Join(dir, "logs", sub, "app.log")
+			for seq := 0; seq < perFile; seq += 50 {
+				testlines.Append(t, path, f, seq, seq+50)
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+	post := func() (int, string) {
+		resp, err := http.Post("http://"+listen+"/reload", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, _ = fmt.Fscan(resp.Body, &b)
+		return resp.StatusCode, b.String()
+	}
+	for i := 1; i <= 10; i++ {
+		time.Sleep(80 * time.Millisecond) // lines flow between reloads
+		if i == 5 {
+			writeCfg("inputs: [{paths: []}]\nqueue: {max_events: -1}\n")
+			if code, _ := post(); code != http.StatusUnprocessableEntity {
+				t.Fatalf("an invalid configuration was not refused: %d", code)
+			}
+		}
+		last := i
+		if i == 10 {
+			last = 9 // ends with both inputs (9 % 3 == 0)
+		}
+		writeCfg(reloadConfig(dir, kc.Addr, listen, last))
+		if i%2 == 0 {
+			if code, body := post(); code != http.StatusOK {
+				t.Fatalf("reload %d: %d %s", i, code, body)
+			}
+		} else {
+			hup <- struct{}{}
+		}
+	}
+	wg.Wait()
+	seen := testlines.NewSeen()
+	c := kafkatest.NewConsumer(t, kc.Addr, "logs")
+	if !c.Until(t.Context(), 60*time.Second, func(r *kgo.Record) { seen.Add(string(r.Value)) }, func() bool { return seen.Distinct() >= 2*perFile }) {
+		t.Fatalf("%d of %d lines arrived; missing e.g. %v", seen.Distinct(), 2*perFile, seen.Missing(2, perFile))
+	}
+	for _, r := range c.Poll(t.Context(), 500*time.Millisecond) {
+		seen.Add(string(r.Value))
+	}
+	if seen.Dups != 0 || seen.Bad != 0 || seen.Distinct() != 2*perFile {
+		var dups [2][]int
+		for k, n := range seen.Count {
+			if n > 1 {
+				dups[k[0]] = append(dups[k[0]], k[1])
+			}
+		}
+		for f := range dups {
+			slices.Sort(dups[f])
+		}
+		t.Fatalf("%d distinct, %d duplicates, %d malformed; duplicated seqs of a: %d (from %v), of b: %d (from %v)",
+			seen.Distinct(), seen.Dups, seen.Bad, len(dups[0]), dups[0][:min(5, len(dups[0]))], len(dups[1]), dups[1][:min(5, len(dups[1]))])
+	}
+	m := scrape(t, listen)
+	if m[`logship_reloads_total{result="ok"}`] != 10 || m[`logship_reloads_total{result="error"}`] != 1 {
+		t.Fatalf("reloads ok %v, error %v; want 10 and 1", m[`logship_reloads_total{result="ok"}`], m[`logship_reloads_total{result="error"}`])
+	}
+	if got := m["logship_events_acked_total"]; got != 2*perFile {
+		t.Fatalf("logship_events_acked_total = %v across reloads, want %d", got, 2*perFile)
+	}
+}
