@@ -177,4 +177,3 @@ func podWatcher(inputs []config.Input, log *slog.Logger) (*kubernetes.Watcher, e
 	}
 	return nil, nil
 }
-
