@@ -1,0 +1,234 @@
+package packaging
+
+import (
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	sigsjson "sigs.k8s.io/json"
+	"sigs.k8s.io/yaml"
+
+	"github.com/logship/logship/config"
+)
+
+// manifests decodes every document of packaging/kubernetes strictly (an
+// unknown or misspelt field fails) into its k8s.io/api type.
+func manifests(t *testing.T) map[string]any {
+	t.Helper()
+	files, _ := filepath.Glob("kubernetes/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no manifests")
+	}
+	out := map[string]any{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, doc := range strings.Split(string(data), "\n---\n") {
+			var tm metav1.TypeMeta
+			if err := yaml.Unmarshal([]byte(doc), &tm); err != nil {
+				t.Fatalf("%s document %d: %v", f, i, err)
+			}
+			var obj any
+			switch tm.Kind {
+			case "DaemonSet":
+				obj = &appsv1.DaemonSet{}
+			case "ConfigMap":
+				obj = &corev1.ConfigMap{}
+			case "ServiceAccount":
+				obj = &corev1.ServiceAccount{}
+			case "Namespace":
+				obj = &corev1.Namespace{}
+			case "ClusterRole":
+				obj = &rbacv1.ClusterRole{}
+			case "ClusterRoleBinding":
+				obj = &rbacv1.ClusterRoleBinding{}
+			default:
+				t.Fatalf("%s document %d: kind %q has no check", f, i, tm.Kind)
+			}
+			// The API server's own strictness: case-sensitive field
+			// names (encoding/json alone would take readonly for
+			// readOnly), no unknown or duplicate fields.
+			js, err := yaml.YAMLToJSONStrict([]byte(doc))
+			if err != nil {
+				t.Fatalf("%s document %d (%s): %v", f, i, tm.Kind, err)
+			}
+			strict, err := sigsjson.UnmarshalStrict(js, obj, sigsjson.DisallowDuplicateFields, sigsjson.DisallowUnknownFields)
+			if err == nil && len(strict) > 0 {
+				err = errors.Join(strict...)
+			}
+			if err != nil {
+				t.Fatalf("%s document %d (%s): %v", f, i, tm.Kind, err)
+			}
+			out[tm.Kind] = obj
+		}
+	}
+	return out
+}
+
+// The manifests agree with each other and with the configuration they
+// carry: mounts cover the paths read and written, probes and ports match
+// http.listen, RBAC grants what the pod watch needs.
+func TestKubernetesManifests(t *testing.T) {
+	m := manifests(t)
+	ds := m["DaemonSet"].(*appsv1.DaemonSet)
+	cm := m["ConfigMap"].(*corev1.ConfigMap)
+	sa := m["ServiceAccount"].(*corev1.ServiceAccount)
+	role := m["ClusterRole"].(*rbacv1.ClusterRole)
+	binding := m["ClusterRoleBinding"].(*rbacv1.ClusterRoleBinding)
+	ns := m["Namespace"].(*corev1.Namespace)
+
+	for _, o := range []metav1.Object{ds, cm, sa} {
+		if o.GetNamespace() != ns.Name {
+			t.Errorf("%s is in namespace %q, not %q", o.GetName(), o.GetNamespace(), ns.Name)
+		}
+	}
+	spec := ds.Spec.Template.Spec
+	if len(spec.Containers) != 1 {
+		t.Fatalf("%d containers", len(spec.Containers))
+	}
+	c := spec.Containers[0]
+
+	// The configuration: valid, with the DaemonSet's environment.
+	var cfgPath string
+	for i, a := range c.Args {
+		if a == "-c" && i+1 < len(c.Args) {
+			cfgPath = c.Args[i+1]
+		}
+	}
+	env := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		env[e.Name] = e
+	}
+	lookup := func(k string) (string, bool) {
+		if e, ok := env[k]; ok {
+			if e.Value != "" {
+				return e.Value, true
+			}
+			return "from-the-downward-api", true
+		}
+		return "", false
+	}
+	data, ok := cm.Data[filepath.Base(cfgPath)]
+	if !ok {
+		t.Fatalf("the ConfigMap has no %s (the container runs -c %s)", filepath.Base(cfgPath), cfgPath)
+	}
+	cfg, err := config.Parse("configmap "+filepath.Base(cfgPath), []byte(data), lookup)
+	if err != nil {
+		t.Fatalf("the ConfigMap's configuration: %v", err)
+	}
+
+	mounts := map[string]corev1.VolumeMount{}
+	for _, vm := range c.VolumeMounts {
+		mounts[vm.MountPath] = vm
+	}
+	volumes := map[string]corev1.Volume{}
+	for _, v := range spec.Volumes {
+		volumes[v.Name] = v
+	}
+	mountOf := func(path string) (corev1.VolumeMount, bool) {
+		best := ""
+		for mp := range mounts {
+			if (path == mp || strings.HasPrefix(path, mp+"/")) && len(mp) > len(best) {
+				best = mp
+			}
+		}
+		vm, ok := mounts[best]
+		return vm, ok
+	}
+	if vm, ok := mountOf(cfgPath); !ok || volumes[vm.Name].ConfigMap == nil || volumes[vm.Name].ConfigMap.Name != cm.Name {
+		t.Errorf("%s is not mounted from the ConfigMap %s", cfgPath, cm.Name)
+	}
+	// Logs read-only from the node; the registry on the node, writable.
+	for _, p := range []string{"/var/log", "/var/log/pods"} {
+		vm, ok := mounts[p]
+		if !ok || !vm.ReadOnly || volumes[vm.Name].HostPath == nil || volumes[vm.Name].HostPath.Path != p {
+			t.Errorf("%s is not a read-only hostPath mount", p)
+		}
+	}
+	for _, in := range cfg.Inputs {
+		for _, p := range append(slices.Clone(in.Paths), in.RotatedFiles...) {
+			dir := p[:strings.IndexAny(p, "*?[")]
+			if _, ok := mountOf(strings.TrimSuffix(dir, "/")); !ok {
+				t.Errorf("input path %s is not under a mount", p)
+			}
+		}
+		if in.AddKubernetesMetadata.Enabled {
+			if e := env["NODE_NAME"]; e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "spec.nodeName" {
+				t.Error("add_kubernetes_metadata without NODE_NAME from spec.nodeName")
+			}
+		}
+	}
+	for _, p := range []string{cfg.Registry.Path, cfg.Output.Kafka.DeadLetter.Path} {
+		vm, ok := mountOf(p)
+		if !ok || vm.ReadOnly || volumes[vm.Name].HostPath == nil {
+			t.Errorf("%s is not on a writable hostPath (it must outlive the pod)", p)
+		}
+	}
+	if c.SecurityContext == nil || c.SecurityContext.ReadOnlyRootFilesystem == nil || !*c.SecurityContext.ReadOnlyRootFilesystem {
+		t.Error("the root filesystem is not read-only")
+	}
+
+	// HTTP: the port, both probes and http.listen agree.
+	if !cfg.HTTP.Enabled {
+		t.Fatal("http is off: the probes would fail")
+	}
+	_, port, _ := net.SplitHostPort(cfg.HTTP.Listen)
+	host, _, _ := net.SplitHostPort(cfg.HTTP.Listen)
+	if host != "0.0.0.0" && host != "" {
+		t.Errorf("http.listen %s is not reachable by the kubelet's probes", cfg.HTTP.Listen)
+	}
+	var named string
+	for _, p := range c.Ports {
+		if itoa(p.ContainerPort) == port {
+			named = p.Name
+		}
+	}
+	if named == "" {
+		t.Fatalf("no container port %s (http.listen)", port)
+	}
+	for probe, want := range map[*corev1.Probe]string{c.LivenessProbe: "/healthz", c.ReadinessProbe: "/readyz"} {
+		if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Path != want || probe.HTTPGet.Port.String() != named {
+			t.Errorf("probe for %s: %+v", want, probe)
+		}
+	}
+
+	// Resources, GOMEMLIMIT from the memory limit, every node.
+	if c.Resources.Limits.Memory().IsZero() || c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() {
+		t.Error("requests and a memory limit must be set")
+	}
+	if e := env["GOMEMLIMIT"]; e.ValueFrom == nil || e.ValueFrom.ResourceFieldRef == nil || e.ValueFrom.ResourceFieldRef.Resource != "limits.memory" ||
+		e.ValueFrom.ResourceFieldRef.Divisor.String() != "1" {
+		t.Error("GOMEMLIMIT is not the memory limit in bytes")
+	}
+	if !slices.ContainsFunc(spec.Tolerations, func(tl corev1.Toleration) bool { return tl.Operator == corev1.TolerationOpExists && tl.Key == "" }) {
+		t.Error("no toleration for every taint: some nodes would have no logship")
+	}
+
+	// RBAC: the pod's service account may watch pods, namespaces, nodes.
+	if spec.ServiceAccountName != sa.Name || binding.RoleRef.Name != role.Name ||
+		!slices.ContainsFunc(binding.Subjects, func(s rbacv1.Subject) bool { return s.Name == sa.Name && s.Namespace == sa.Namespace }) {
+		t.Error("the DaemonSet's service account is not bound to the ClusterRole")
+	}
+	for _, res := range []string{"pods", "namespaces", "nodes"} {
+		for _, verb := range []string{"get", "list", "watch"} {
+			if !slices.ContainsFunc(role.Rules, func(r rbacv1.PolicyRule) bool {
+				return slices.Contains(r.APIGroups, "") && slices.Contains(r.Resources, res) && slices.Contains(r.Verbs, verb)
+			}) {
+				t.Errorf("the ClusterRole does not grant %s on %s", verb, res)
+			}
+		}
+	}
+}
+
+func itoa(n int32) string { return strconv.Itoa(int(n)) }
