@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -121,4 +122,68 @@ func waitLog(t *testing.T, a *agent, s string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Under systemd (Type=notify) the binary reports readiness, reloads, the
+// watchdog and stopping on $NOTIFY_SOCKET.
+func TestSystemdNotify(t *testing.T) {
+	kc := kafkatest.Start(t)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	cfg := filepath.Join(dir, "agent.yml")
+	listen := fmt.Sprintf("127.0.0.1:%d", kafkatest.FreePort(t))
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, opsConfig, fmt.Sprintf("  - {paths: [%q]}", filepath.Join(dir, "*.log")), dir, kc.Addr, listen), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "-c", cfg)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=1000000")
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("agent log:\n%s", logs.String())
+		}
+	}()
+	expect := func(want string) {
+		t.Helper()
+		buf := make([]byte, 4096)
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			conn.SetReadDeadline(deadline)
+			n, err := conn.Read(buf)
+			if err != nil {
+				t.Fatalf("waiting for %q: %v", want, err)
+			}
+			if strings.HasPrefix(string(buf[:n]), want) {
+				return
+			}
+		}
+	}
+	expect("READY=1")
+	expect("WATCHDOG=1")
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	expect("RELOADING=1")
+	expect("READY=1")
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	expect("STOPPING=1")
+	if err := <-exited; err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	exited <- nil
 }
