@@ -188,11 +188,14 @@ func (o *Output) Run(ctx context.Context) error {
 	return nil
 }
 
-// probeInterval is how often the broker connection is checked while the
-// producer is up, so Stats.Connected follows the brokers even when idle.
-const probeInterval = 5 * time.Second
+// probeInterval is how often an idle output checks that a broker answers,
+// so Stats.Connected follows the brokers with nothing to send. While events
+// flow, their results say it and no probe is made (a fleet of agents should
+// not dial the brokers for nothing).
+const probeInterval = 30 * time.Second
 
-// probeLoop checks every probeInterval that a broker answers, until Close.
+// probeLoop probes the brokers when nothing was delivered for a
+// probeInterval, until Close.
 func (o *Output) probeLoop() {
 	t := time.NewTicker(probeInterval)
 	defer t.Stop()
@@ -201,6 +204,9 @@ func (o *Output) probeLoop() {
 		case <-o.stop:
 			return
 		case <-t.C:
+			if last := o.lastDelivery.Load(); last != 0 && time.Since(time.Unix(0, last)) < probeInterval {
+				continue
+			}
 			o.reachable.Store(o.probe() == nil)
 		}
 	}

@@ -243,3 +243,21 @@ func TestJSONEvent(t *testing.T) {
 		t.Errorf("event\n got %v\nwant %v", e, want)
 	}
 }
+
+// The probe an idle output makes answers whether a broker is there.
+func TestProbe(t *testing.T) {
+	kc := kafkatest.Start(t)
+	cfg := config.Default().Output.Kafka
+	cfg.Hosts = []string{kc.Addr}
+	out, err := New(cfg, "h", testLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := out.probe(); err != nil {
+		t.Fatalf("probe with the broker up: %v", err)
+	}
+	kc.Close()
+	if err := out.probe(); err == nil {
+		t.Fatal("probe with the broker gone succeeded")
+	}
+}
