@@ -1,0 +1,69 @@
+package monitor
+
+import (
+	"testing"
+	"time"
+)
+
+// Counters keep growing across pipelines; levels are the running one's.
+func TestTotalsAcrossPipelines(t *testing.T) {
+	m := New("test", time.Minute, 2)
+	first := Snapshot{Inputs: []Input{{ID: "a", LinesRead: 10}, {ID: "b", LinesRead: 5}}, EventsAcked: 15,
+		EventsDropped: map[string]int64{"too_large": 1}, QueueEvents: 3, KafkaConnected: true}
+	m.Attach(func() Snapshot { return first })
+	if s := m.Snapshot(); s.EventsAcked != 15 || s.QueueEvents != 3 {
+		t.Fatalf("first pipeline: %+v", s)
+	}
+	m.Detach()
+	if s := m.Snapshot(); s.EventsAcked != 15 || s.QueueEvents != 0 || s.Inputs[0].LinesRead != 10 {
+		t.Fatalf("between pipelines: %+v", s)
+	}
+	second := Snapshot{Inputs: []Input{{ID: "a", LinesRead: 1}, {ID: "c", LinesRead: 7}}, EventsAcked: 8,
+		EventsDropped: map[string]int64{"too_large": 2}, QueueEvents: 1}
+	m.Attach(func() Snapshot { return second })
+	s := m.Snapshot()
+	lines := map[string]int64{}
+	for _, in := range s.Inputs {
+		lines[in.ID] = in.LinesRead
+	}
+	if s.EventsAcked != 23 || s.EventsDropped["too_large"] != 3 || s.QueueEvents != 1 || lines["a"] != 11 || lines["b"] != 5 || lines["c"] != 7 {
+		t.Fatalf("second pipeline: %+v (lines %v)", s, lines)
+	}
+}
+
+func TestTopFiles(t *testing.T) {
+	s := Snapshot{Inputs: []Input{{ID: "a"}, {ID: "b"}}}
+	TopFiles(&s, []File{{"a", "/1", 5}, {"a", "/2", 50}, {"b", "/3", 20}, {"b", "/4", 0}}, 2)
+	if len(s.Files) != 2 || s.Files[0].Path != "/2" || s.Files[1].Path != "/3" {
+		t.Fatalf("top files %+v", s.Files)
+	}
+	if s.Inputs[0].LagBytes != 55 || s.Inputs[1].LagBytes != 20 {
+		t.Fatalf("input lag %+v", s.Inputs)
+	}
+}
+
+func TestReady(t *testing.T) {
+	m := New("test", time.Minute, 0)
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	m.now = func() time.Time { return now }
+	if ok, _ := m.Ready(); ok {
+		t.Fatal("ready with no pipeline")
+	}
+	snap := Snapshot{KafkaConnected: true, LastDelivery: now.Add(-2 * time.Minute)}
+	m.Attach(func() Snapshot { return snap })
+	if ok, why := m.Ready(); !ok {
+		t.Fatalf("idle and connected: not ready (%s)", why)
+	}
+	snap.QueueEvents = 10 // waiting, nothing delivered for 2m > 1m
+	if ok, _ := m.Ready(); ok {
+		t.Fatal("ready while events wait and nothing is delivered")
+	}
+	snap.LastDelivery = now.Add(-time.Second)
+	if ok, _ := m.Ready(); !ok {
+		t.Fatal("not ready while delivering")
+	}
+	snap.KafkaConnected = false
+	if ok, why := m.Ready(); ok || why != "kafka not connected" {
+		t.Fatalf("ready = %v (%s) with kafka gone", ok, why)
+	}
+}
