@@ -187,19 +187,20 @@ func AppendJSON(buf []byte, v any) []byte {
 		return append(buf, '"')
 	case map[string]any:
 		buf = append(buf, '{')
-		var kb [16]string
-		keys := kb[:0]
-		for k := range t {
-			keys = append(keys, k)
+		// Members taken out once and sorted by key: no map lookups after.
+		var kb [16]member
+		ms := kb[:0]
+		for k, v := range t {
+			ms = append(ms, member{k, v})
 		}
-		slices.Sort(keys)
-		for i, k := range keys {
+		slices.SortFunc(ms, func(a, b member) int { return strings.Compare(a.k, b.k) })
+		for i := range ms {
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			buf = AppendString(buf, k)
+			buf = AppendString(buf, ms[i].k)
 			buf = append(buf, ':')
-			buf = AppendJSON(buf, t[k])
+			buf = AppendJSON(buf, ms[i].v)
 		}
 		return append(buf, '}')
 	case []any:
@@ -227,6 +228,11 @@ func AppendJSON(buf []byte, v any) []byte {
 		return AppendString(buf, err.Error())
 	}
 	return append(buf, b...)
+}
+
+type member struct {
+	k string
+	v any
 }
 
 func appendFloat(buf []byte, f float64) []byte {
