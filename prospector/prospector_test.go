@@ -377,3 +377,24 @@ func TestLimitWarnings(t *testing.T) {
 		t.Errorf("warned for a small configuration:\n%s", quiet.String())
 	}
 }
+
+// A file first seen empty (a copy or a .gz being written) and then filled
+// with known content continues where that content was read; its empty
+// sighting does not pin it to offset 0.
+func TestCopySeenEmptyFirst(t *testing.T) {
+	dir := t.TempDir()
+	a, b := dir+"/a.log", dir+"/b.log"
+	write(t, a, "one", "two", "three")
+	h, _ := start(t, []config.Input{{Paths: []string{dir + "/*.log"}, CloseEOF: true, ScanFrequency: config.Duration(20 * time.Millisecond)}}, nil)
+	waitFor(t, "a's lines", func() bool { return h.sink.count() == 3 })
+	write(t, b) // created empty
+	scans := h.p.Scans()
+	waitFor(t, "two scans that saw b empty", func() bool { return h.p.Scans() >= scans+2 })
+	write(t, b, "one", "two", "three", "four")
+	waitFor(t, "b's new line", func() bool { return len(h.sink.get(b)) > 0 })
+	scans = h.p.Scans()
+	waitFor(t, "two more scans", func() bool { return h.p.Scans() >= scans+2 })
+	if got := h.sink.get(b); len(got) != 1 || got[0] != "four" {
+		t.Fatalf("b shipped %q, want only its new line", got)
+	}
+}

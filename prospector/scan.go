@@ -346,6 +346,11 @@ func (p *Prospector) resumeAt(c candidate, ct content, fp event.FingerprintValue
 	} else if e, ok := p.reg.Get(c.id.String()); ok {
 		prev = &known{pos: e.Position(), fp: event.FingerprintValue{Hash: e.Fingerprint, Len: e.FingerprintLen}}
 	}
+	if prev != nil && prev.fp.Len == 0 && prev.pos.Offset == 0 {
+		// Seen empty (a file just created: a copy or a .gz being
+		// written): that says nothing of what it holds now.
+		prev = nil
+	}
 	if prev != nil {
 		switch {
 		case !sameContent(ct, fp, prev.fp) && prev.fp.Len > 0:
