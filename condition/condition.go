@@ -4,6 +4,7 @@
 package condition
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -20,13 +21,21 @@ type Condition func(e *event.Event) bool
 func New(c config.Condition, path string) (Condition, error) {
 	var tests []Condition
 	for field, want := range c.Equals {
+		w := text(want)
 		tests = append(tests, func(e *event.Event) bool {
+			if b, ok := line(e, field); ok {
+				return string(b) == w
+			}
 			v, ok := e.Field(field)
-			return ok && text(v) == text(want)
+			return ok && text(v) == w
 		})
 	}
 	for field, sub := range c.Contains {
+		subb := []byte(sub)
 		tests = append(tests, func(e *event.Event) bool {
+			if b, ok := line(e, field); ok {
+				return bytes.Contains(b, subb)
+			}
 			v, ok := e.Field(field)
 			return ok && strings.Contains(text(v), sub)
 		})
@@ -37,6 +46,9 @@ func New(c config.Condition, path string) (Condition, error) {
 			return nil, fmt.Errorf("%s.regexp.%s: %w", path, field, err)
 		}
 		tests = append(tests, func(e *event.Event) bool {
+			if b, ok := line(e, field); ok {
+				return re.Match(b)
+			}
 			v, ok := e.Field(field)
 			return ok && re.MatchString(text(v))
 		})
@@ -106,6 +118,15 @@ func compileAll(cs []config.Condition, path string) ([]Condition, error) {
 		}
 	}
 	return out, nil
+}
+
+// line is the event's line when field is its message and no document
+// holds it: tested in place, without a copy.
+func line(e *event.Event, field string) ([]byte, bool) {
+	if field == "message" && e.Doc == nil {
+		return e.Line, true
+	}
+	return nil, false
 }
 
 // text is a field value as it compares: strings as they are, numbers and
