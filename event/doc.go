@@ -34,24 +34,24 @@ func Lookup(doc map[string]any, name string) (any, bool) {
 }
 
 // Put sets the value at a dotted name, creating the objects on the way; a
-// non-object on the way is replaced.
+// non-object on the way is replaced. Nested objects are copied before they
+// are changed, never changed in place: a document shares them with other
+// events (the input's fields, a pod's labels), see MakeDoc.
 func Put(doc map[string]any, name string, v any) {
-	for {
-		head, rest, ok := strings.Cut(name, ".")
-		if !ok {
-			doc[name] = v
-			return
-		}
-		sub, isMap := doc[head].(map[string]any)
-		if !isMap {
-			sub = map[string]any{}
-			doc[head] = sub
-		}
-		doc, name = sub, rest
+	head, rest, ok := strings.Cut(name, ".")
+	if !ok {
+		doc[name] = v
+		return
 	}
+	sub, _ := doc[head].(map[string]any)
+	cp := make(map[string]any, len(sub)+1)
+	maps.Copy(cp, sub)
+	Put(cp, rest, v)
+	doc[head] = cp
 }
 
-// Delete removes the value at a dotted name and reports whether it was there.
+// Delete removes the value at a dotted name and reports whether it was
+// there. Like Put, it copies the nested objects it changes.
 func Delete(doc map[string]any, name string) bool {
 	if _, ok := doc[name]; ok {
 		delete(doc, name)
@@ -61,35 +61,19 @@ func Delete(doc map[string]any, name string) bool {
 		if name[i] != '.' {
 			continue
 		}
-		if sub, ok := doc[name[:i]].(map[string]any); ok && Delete(sub, name[i+1:]) {
-			return true
+		sub, ok := doc[name[:i]].(map[string]any)
+		if !ok {
+			continue
 		}
+		if _, found := Lookup(sub, name[i+1:]); !found {
+			continue
+		}
+		cp := maps.Clone(sub)
+		Delete(cp, name[i+1:])
+		doc[name[:i]] = cp
+		return true
 	}
 	return false
-}
-
-// DeepCopy copies nested maps and slices, so the copy can be changed
-// without touching shared configuration.
-func DeepCopy(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = deepCopyValue(v)
-	}
-	return out
-}
-
-func deepCopyValue(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		return DeepCopy(t)
-	case []any:
-		s := make([]any, len(t))
-		for i := range t {
-			s[i] = deepCopyValue(t[i])
-		}
-		return s
-	}
-	return v
 }
 
 // DocSize estimates the memory a document holds: keys, values and the
@@ -118,12 +102,16 @@ func DocSize(v any) int {
 
 // MakeDoc returns the event as a document with the fields the JSON codec
 // writes: @timestamp, message, log, input, host, the input's fields and
-// the shared Meta. hostName is host.name.
+// the shared Meta. hostName is host.name. Only the top level and log are
+// the event's own; the nested objects that are the same for every event
+// of the file (input, host, log.file, fields, Meta's) are shared, which
+// Put and Delete allow by copying what they change.
 func (e *Event) MakeDoc(hostName string) map[string]any {
 	if e.Doc != nil {
 		return e.Doc
 	}
-	log := map[string]any{"offset": e.Offset, "file": map[string]any{"path": e.Source.Path}}
+	parts := e.Source.docParts(hostName)
+	log := map[string]any{"offset": e.Offset, "file": parts.file}
 	if flags := e.FlagNames(nil); len(flags) > 0 {
 		fl := make([]any, len(flags))
 		for i, f := range flags {
@@ -131,29 +119,47 @@ func (e *Event) MakeDoc(hostName string) map[string]any {
 		}
 		log["flags"] = fl
 	}
-	typ := "log"
-	in := e.Source.Input
-	if in != nil && in.Type != "" {
-		typ = in.Type
-	}
-	doc := map[string]any{
-		"@timestamp": e.Time,
-		"message":    string(e.Line),
-		"log":        log,
-		"input":      map[string]any{"type": typ},
-		"host":       map[string]any{"name": hostName},
-	}
+	doc := make(map[string]any, 8)
 	if e.Meta != nil {
-		maps.Copy(doc, DeepCopy(e.Meta.Fields))
+		maps.Copy(doc, e.Meta.Fields)
 	}
-	if in != nil && len(in.Fields) > 0 {
+	doc["@timestamp"] = e.Time
+	doc["message"] = string(e.Line)
+	doc["log"] = log
+	doc["input"] = parts.input
+	doc["host"] = parts.host
+	if in := e.Source.Input; in != nil && len(in.Fields) > 0 {
 		if in.FieldsUnderRoot {
-			maps.Copy(doc, DeepCopy(in.Fields))
+			maps.Copy(doc, in.Fields)
 		} else {
-			doc["fields"] = DeepCopy(in.Fields)
+			doc["fields"] = in.Fields
 		}
 	}
 	return doc
+}
+
+// docParts are the nested objects every document of a source shares.
+type docParts struct {
+	hostName          string
+	file, input, host map[string]any
+}
+
+func (s *Source) docParts(hostName string) *docParts {
+	if p := s.parts.Load(); p != nil && p.hostName == hostName {
+		return p
+	}
+	typ := "log"
+	if s.Input != nil && s.Input.Type != "" {
+		typ = s.Input.Type
+	}
+	p := &docParts{
+		hostName: hostName,
+		file:     map[string]any{"path": s.Path},
+		input:    map[string]any{"type": typ},
+		host:     map[string]any{"name": hostName},
+	}
+	s.parts.Store(p)
+	return p
 }
 
 // TimeLayout is how @timestamp and other times are written.

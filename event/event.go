@@ -5,7 +5,10 @@
 //	prospector ─▶ harvester ─▶ [event.Chunk] ─▶ spooler ─▶ [spooler.Batch] ─▶ output
 package event
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Source describes the file an event was read from. One Source is shared by
 // every event of one harvester run; all but its Fingerprint is immutable once
@@ -23,6 +26,8 @@ type Source struct {
 	Fingerprint Fingerprint
 	// Input is the input configuration the file was found by.
 	Input *Input
+
+	parts atomic.Pointer[docParts] // see MakeDoc
 }
 
 // Input is what every event of one configured input shares.

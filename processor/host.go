@@ -29,12 +29,14 @@ func newHostMetadata(ttl time.Duration, now func() time.Time) *hostMetadata {
 
 func (h *hostMetadata) run(e *event.Event, host string) bool {
 	d := doc(e, host)
-	hm, _ := d["host"].(map[string]any)
+	// A copy: the host object is shared (see event.MakeDoc).
+	old, _ := d["host"].(map[string]any)
+	hm := maps.Clone(old)
 	if hm == nil {
 		hm = map[string]any{}
-		d["host"] = hm
 	}
-	maps.Copy(hm, event.DeepCopy(h.get()))
+	maps.Copy(hm, h.get())
+	d["host"] = hm
 	return true
 }
 

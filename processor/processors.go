@@ -2,6 +2,7 @@ package processor
 
 import (
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -88,7 +89,7 @@ type addFields struct {
 
 func (a *addFields) run(e *event.Event, host string) bool {
 	d := doc(e, host)
-	for k, v := range event.DeepCopy(a.fields) {
+	for k, v := range a.fields { // shared, never changed in place (see event.Put)
 		if a.target == "" {
 			event.Put(d, k, v)
 		} else {
@@ -154,12 +155,25 @@ func (p *dissector) run(e *event.Event, host string) bool {
 	}
 	d := doc(e, host)
 	prefix := p.cfg.TargetPrefix
-	if prefix != "" {
-		prefix += "."
+	if prefix == "" {
+		if err := p.pat.Dissect(s, func(k, val string) { event.Put(d, k, val) }); err != nil {
+			addError(d, "dissect: "+p.cfg.Field+" "+err.Error())
+		}
+		return true
 	}
-	if err := p.pat.Dissect(s, func(k, val string) { event.Put(d, prefix+k, val) }); err != nil {
+	// The values gathered first, then put under the prefix at once (each
+	// Put copies the object it writes into).
+	old, _ := event.Lookup(d, prefix)
+	m, _ := old.(map[string]any)
+	m = maps.Clone(m)
+	if m == nil {
+		m = map[string]any{}
+	}
+	if err := p.pat.Dissect(s, func(k, val string) { event.Put(m, k, val) }); err != nil {
 		addError(d, "dissect: "+p.cfg.Field+" "+err.Error())
+		return true
 	}
+	event.Put(d, prefix, m)
 	return true
 }
 
