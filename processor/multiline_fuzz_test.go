@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -36,7 +37,7 @@ func FuzzMultiline(f *testing.F) {
 			n = "true"
 		}
 		l := int(limit%20) + 1
-		cfg = strings.NewReplacer("%n", n, "%m", m, "%l", itoa(l)).Replace(cfg)
+		cfg = strings.NewReplacer("%n", n, "%m", m, "%l", strconv.Itoa(l)).Replace(cfg)
 		events := feed(t, mustNew(t, input(t, "multiline: "+cfg)), "/x.log", lines)
 		i := 0
 		var last int64

@@ -3,7 +3,6 @@ package processor
 import (
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/logship/logship/config"
@@ -293,4 +292,3 @@ const (
 
 var streamNames = [...]string{"", "stdout", "stderr"}
 
-func itoa(n int) string { return strconv.Itoa(n) }

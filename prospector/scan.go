@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"syscall"
 	"time"
 
 	"github.com/bmatcuk/doublestar/v4"
@@ -165,7 +164,7 @@ func (p *Prospector) clean(seen map[fileID]bool) {
 			continue
 		}
 		switch {
-		case cleanRemoved && !found[e.ID] && !stillThere(e.Path, e.Dev, e.Inode):
+		case cleanRemoved && !found[e.ID] && !stillThere(e.Path, fileID{dev: e.Dev, ino: e.Inode}):
 			// Gone, not merely unmatched: a file no glob finds any more
 			// that still exists (its input was removed by a reload, or
 			// excluded) keeps its offset, in case it is matched again.
@@ -178,14 +177,10 @@ func (p *Prospector) clean(seen map[fileID]bool) {
 	}
 }
 
-// stillThere reports whether path is still the file dev/ino.
-func stillThere(path string, dev, ino uint64) bool {
+// stillThere reports whether path still leads to the file id.
+func stillThere(path string, id fileID) bool {
 	fi, err := os.Stat(path)
-	if err != nil {
-		return false
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	return ok && uint64(st.Dev) == dev && st.Ino == ino
+	return err == nil && sameID(fi, id)
 }
 
 // matches calls fn for every regular file pattern matches, minus exclusions,
