@@ -34,12 +34,7 @@ func Check(ctx context.Context, k config.Kafka, w io.Writer) error {
 	}
 	reached := 0
 	for _, h := range k.Hosts {
-		b := sarama.NewBroker(h)
-		err := b.Open(c)
-		if err == nil {
-			_, err = b.ApiVersions(&sarama.ApiVersionsRequest{})
-			_ = b.Close()
-		}
+		_, err := apiVersions(h, c)
 		if err != nil {
 			err = errors.New(authError(err, k.SASL.Mechanism != ""))
 		} else {

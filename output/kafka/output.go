@@ -212,24 +212,10 @@ func (o *Output) probeLoop() {
 	}
 }
 
-// probe opens a connection to the first broker that answers an ApiVersions
-// request.
+// probe reports whether any broker answers an ApiVersions request.
 func (o *Output) probe() error {
-	var last error
-	for _, h := range o.cfg.Hosts {
-		b := sarama.NewBroker(h)
-		if err := b.Open(o.sc); err != nil {
-			last = err
-			continue
-		}
-		_, err := b.ApiVersions(&sarama.ApiVersionsRequest{})
-		_ = b.Close()
-		if err == nil {
-			return nil
-		}
-		last = err
-	}
-	return last
+	_, _, err := firstAnswer(o.cfg.Hosts, o.sc)
+	return err
 }
 
 func (o *Output) connect(ctx context.Context) (sarama.AsyncProducer, error) {

@@ -13,31 +13,44 @@ import (
 // framing (sarama's maximumRecordOverhead is 36 bytes).
 const recordOverhead = 64
 
+// apiVersions opens a connection to one broker, asks which protocol
+// versions it speaks, and closes it.
+func apiVersions(host string, c *sarama.Config) (*sarama.ApiVersionsResponse, error) {
+	b := sarama.NewBroker(host)
+	if err := b.Open(c); err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	return b.ApiVersions(&sarama.ApiVersionsRequest{})
+}
+
+// firstAnswer is apiVersions of the first of hosts that answers.
+func firstAnswer(hosts []string, c *sarama.Config) (string, *sarama.ApiVersionsResponse, error) {
+	var last error
+	for _, h := range hosts {
+		resp, err := apiVersions(h, c)
+		if err == nil {
+			return h, resp, nil
+		}
+		last = err
+	}
+	return "", nil, last
+}
+
 // checkBrokerVersion asks the first broker that answers which protocol
 // versions it speaks, and refuses one too old for record batches.
 func checkBrokerVersion(hosts []string, c *sarama.Config) error {
-	var last error
-	for _, h := range hosts {
-		b := sarama.NewBroker(h)
-		if err := b.Open(c); err != nil {
-			last = err
-			continue
-		}
-		resp, err := b.ApiVersions(&sarama.ApiVersionsRequest{})
-		_ = b.Close()
-		if err != nil {
-			last = err
-			continue
-		}
-		for _, k := range resp.ApiKeys {
-			if k.ApiKey == 0 && k.MaxVersion < 3 { // Produce v3 came with 0.11
-				return fmt.Errorf("%w: %s speaks Produce v%d at most; logship needs Kafka %s or newer (Produce v3)",
-					errBrokerTooOld, h, k.MaxVersion, config.MinKafkaVersion)
-			}
-		}
-		return nil
+	h, resp, err := firstAnswer(hosts, c)
+	if err != nil {
+		return err
 	}
-	return last
+	for _, k := range resp.ApiKeys {
+		if k.ApiKey == 0 && k.MaxVersion < 3 { // Produce v3 came with 0.11
+			return fmt.Errorf("%w: %s speaks Produce v%d at most; logship needs Kafka %s or newer (Produce v3)",
+				errBrokerTooOld, h, k.MaxVersion, config.MinKafkaVersion)
+		}
+	}
+	return nil
 }
 
 var errBrokerTooOld = errors.New("kafka broker too old")
