@@ -118,7 +118,7 @@ func TestTestOutput(t *testing.T) {
 	path := filepath.Join(dir, "down.yml")
 	os.WriteFile(path, []byte("inputs: [{paths: [/x]}]\noutput: {kafka: {hosts: [\"127.0.0.1:1\"], timeout: 1s}}\n"), 0o644)
 	out, err = run(t, "test", "output", "-c", path)
-	if err == nil || !strings.Contains(out, "FAIL  connect 127.0.0.1:1") {
+	if err == nil || !strings.Contains(out, "FAIL  connect 127.0.0.1:1: ") || !strings.Contains(out, "connection refused") {
 		t.Fatalf("unreachable broker: %v\n%s", err, out)
 	}
 }

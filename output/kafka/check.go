@@ -35,9 +35,10 @@ func Check(ctx context.Context, k config.Kafka, w io.Writer) error {
 	reached := 0
 	for _, h := range k.Hosts {
 		_, err := apiVersions(h, c)
-		if err != nil {
-			err = errors.New(authError(err, k.SASL.Mechanism != ""))
-		} else {
+		if msg := authError(err, k.SASL.Mechanism != ""); msg != "" {
+			err = fmt.Errorf("%s: %w", msg, err)
+		}
+		if err == nil {
 			reached++
 		}
 		_ = step("connect "+h, err, "")
