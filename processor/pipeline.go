@@ -291,4 +291,3 @@ const (
 )
 
 var streamNames = [...]string{"", "stdout", "stderr"}
-
