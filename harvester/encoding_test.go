@@ -132,22 +132,7 @@ func FuzzSplit16(f *testing.F) {
 		for _, u := range utf16.Encode([]rune(text)) {
 			data = order.AppendUint16(data, u)
 		}
-		out := make(chan *event.Chunk, len(data)+1)
-		h := New(Config{Encoding: enc, ChunkEvents: 3, ChunkBytes: 8}, &event.Source{}, nil, event.Position{}, out, nil, nil, slog.Default())
-		step := int(piece%9) + 1
-		for i := 0; i < len(data); i += step {
-			if err := h.split(t.Context(), data[i:min(i+step, len(data))]); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := h.flush(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		close(out)
-		var got []event.Event
-		for c := range out {
-			got = append(got, c.Events...)
-		}
+		got, _ := splitInPieces(t, Config{Encoding: enc}, data, int(piece%9)+1)
 		want := strings.Split(text, "\n")
 		want = want[:len(want)-1] // after the last newline: held
 		if len(got) != len(want) {
