@@ -67,18 +67,13 @@ func withHTTP(t *testing.T, cfg config.Config) config.Config {
 // waitHTTP waits for the endpoint, which the agent opens at start.
 func waitHTTP(t *testing.T, addr string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	until(t, "the http endpoint on "+addr, 10*time.Second, func() bool {
 		resp, err := http.Get("http://" + addr + "/healthz")
 		if err == nil {
 			resp.Body.Close()
-			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no http endpoint on %s: %v", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil
+	})
 }
 
 // After a known load, the counters are exactly that load.
