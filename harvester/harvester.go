@@ -358,11 +358,8 @@ func (h *Harvester) finish(ctx context.Context, why error) error {
 // Only a cancelled context leaves events pending: a new harvester then
 // resumes at the start of the oldest.
 func (h *Harvester) complete(ctx context.Context, why error) error {
-	if h.proc != nil {
-		h.proc.Flush()
-		if err := h.take(ctx); err != nil {
-			return err
-		}
+	if err := h.flushPipeline(ctx); err != nil {
+		return err
 	}
 	if err := h.flush(ctx); err != nil {
 		return err
@@ -401,13 +398,10 @@ func (h *Harvester) restart(ctx context.Context) error {
 	if h.cfg.OnTruncate != nil {
 		h.cfg.OnTruncate(h.src.Fingerprint.Load(), h.Position())
 	}
-	if h.proc != nil {
-		h.proc.Flush()
-		if err := h.take(ctx); err != nil {
-			return err
-		}
-		h.lastPos = event.Position{}
+	if err := h.flushPipeline(ctx); err != nil {
+		return err
 	}
+	h.lastPos = event.Position{}
 	if _, err := h.f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("seek %s: %w", h.src.Path, err)
 	}
@@ -516,12 +510,8 @@ func (h *Harvester) emit(ctx context.Context, line []byte, end int64) error {
 	h.readLines++
 	h.readBytes += end - h.lineStart
 	if h.proc != nil {
-		raw := event.Raw{Text: text, Offset: h.lineStart, End: end, Before: h.lastPos, Truncated: truncated, Flags: flags, Time: h.readTime}
-		if h.cfg.Encoding.utf16 {
-			raw.After = h.bare(end)
-		} else {
-			raw.After = event.PositionAfterLine(line, end, truncated)
-		}
+		raw := event.Raw{Text: text, Offset: h.lineStart, End: end, Before: h.lastPos, After: h.positionAfter(line, end, truncated),
+			Truncated: truncated, Flags: flags, Time: h.readTime}
 		h.lastPos = raw.After
 		h.lineStart = end
 		h.proc.Line(&raw)
@@ -529,12 +519,8 @@ func (h *Harvester) emit(ctx context.Context, line []byte, end int64) error {
 	}
 	if len(text) != len(line) || len(line) > 0 && &text[0] != &line[0] {
 		// The text is not the file's bytes: the position is taken from these.
-		e := event.Event{Line: text, Offset: h.lineStart, End: end, Time: h.readTime, Truncated: truncated, Flags: flags | event.FlagCommit}
-		if h.cfg.Encoding.utf16 {
-			e.Commit = h.bare(end)
-		} else {
-			e.Commit = event.PositionAfterLine(line, end, truncated)
-		}
+		e := event.Event{Line: text, Offset: h.lineStart, End: end, Time: h.readTime, Truncated: truncated,
+			Flags: flags | event.FlagCommit, Commit: h.positionAfter(line, end, truncated)}
 		h.lineStart = end
 		return h.put(ctx, &e)
 	}
@@ -556,6 +542,15 @@ func (h *Harvester) emit(ctx context.Context, line []byte, end int64) error {
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
+// positionAfter is the position after a raw line (its bytes as in the
+// file, without newline) that ends at end.
+func (h *Harvester) positionAfter(line []byte, end int64, truncated bool) event.Position {
+	if h.cfg.Encoding.utf16 { // its tail cannot be checked byte for byte
+		return h.bare(end)
+	}
+	return event.PositionAfterLine(line, end, truncated)
+}
+
 // isCR reports whether b (one newline's width) is a carriage return.
 func (h *Harvester) isCR(b []byte) bool {
 	switch {
@@ -566,6 +561,16 @@ func (h *Harvester) isCR(b []byte) bool {
 	default:
 		return b[0] == '\r' && b[1] == 0
 	}
+}
+
+// flushPipeline completes every event pending in the pipeline, if any,
+// and puts them into the chunk.
+func (h *Harvester) flushPipeline(ctx context.Context) error {
+	if h.proc == nil {
+		return nil
+	}
+	h.proc.Flush()
+	return h.take(ctx)
 }
 
 // take puts the events the pipeline completed into the chunk.
