@@ -144,7 +144,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		watchdog = t.C
 	}
 	reload := func(reply chan error) {
-		next, err := p.reload(ctx, cfg, opts.Load, host, reg, mon, notify)
+		next, err := p.reload(ctx, opts.Load, host, reg, mon, notify)
 		if next != nil {
 			p, cfg = next, next.cfg
 			tick.Reset(cfg.Logging.Metrics.Period.D())
@@ -192,9 +192,9 @@ loop:
 // reload reads the configuration again and, if it is valid and can be
 // applied, stops p and starts a pipeline on it. It returns the pipeline now
 // running (nil: p still runs) and why a new configuration was refused.
-func (p *pipeline) reload(ctx context.Context, cfg config.Config, load func() (config.Config, error), host string,
+func (p *pipeline) reload(ctx context.Context, load func() (config.Config, error), host string,
 	reg *registry.Registry, mon *monitor.Monitor, notify func(string)) (*pipeline, error) {
-	log := p.log
+	log, cfg := p.log, p.cfg
 	if load == nil {
 		return nil, errors.New("reload is not available")
 	}
