@@ -2,6 +2,7 @@ package processor
 
 import (
 	"bytes"
+	"fmt"
 	"regexp"
 	"regexp/syntax"
 )
@@ -50,6 +51,19 @@ func compileMatcher(expr string) (*matcher, error) {
 	}
 	m.kind, m.literals = kind, lits
 	return m, nil
+}
+
+// compileMatchers compiles the expressions of a list key (include_lines).
+func compileMatchers(key string, exprs []string) ([]*matcher, error) {
+	var ms []*matcher
+	for i, re := range exprs {
+		m, err := compileMatcher(re)
+		if err != nil {
+			return nil, fmt.Errorf("%s[%d]: %w", key, i, err)
+		}
+		ms = append(ms, m)
+	}
+	return ms, nil
 }
 
 // literalShape recognises lit, ^lit, lit$ and ^lit$ (case-sensitive).

@@ -63,19 +63,11 @@ func New(in *config.Input, opts Options) (*Pipeline, error) {
 			p.parsers = append(p.parsers, newNDJSON(pc.NDJSON))
 		}
 	}
-	for i, re := range in.IncludeLines {
-		m, err := compileMatcher(re)
-		if err != nil {
-			return nil, fmt.Errorf("include_lines[%d]: %w", i, err)
-		}
-		p.include = append(p.include, m)
+	if p.include, err = compileMatchers("include_lines", in.IncludeLines); err != nil {
+		return nil, err
 	}
-	for i, re := range in.ExcludeLines {
-		m, err := compileMatcher(re)
-		if err != nil {
-			return nil, fmt.Errorf("exclude_lines[%d]: %w", i, err)
-		}
-		p.exclude = append(p.exclude, m)
+	if p.exclude, err = compileMatchers("exclude_lines", in.ExcludeLines); err != nil {
+		return nil, err
 	}
 	for i := range in.Processors {
 		pr, err := compileProcessor(&in.Processors[i], opts)
