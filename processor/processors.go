@@ -144,37 +144,43 @@ type dissector struct {
 }
 
 func (p *dissector) run(e *event.Event, host string) bool {
-	v, ok := e.Field(p.cfg.Field)
+	s, ok := fieldText(e, host, "dissect", p.cfg.Field)
 	if !ok {
-		addError(doc(e, host), "dissect: no field "+p.cfg.Field)
 		return true
-	}
-	s, ok := v.(string)
-	if !ok {
-		s = fmt.Sprint(v)
 	}
 	d := doc(e, host)
-	prefix := p.cfg.TargetPrefix
-	if prefix == "" {
-		if err := p.pat.Dissect(s, func(k, val string) { event.Put(d, k, val) }); err != nil {
-			addError(d, "dissect: "+p.cfg.Field+" "+err.Error())
+	target, prefix := d, p.cfg.TargetPrefix
+	if prefix != "" {
+		// Gathered apart, then put under the prefix at once (each Put
+		// copies the object it writes into).
+		old, _ := event.Lookup(d, prefix)
+		m, _ := old.(map[string]any)
+		if target = maps.Clone(m); target == nil {
+			target = map[string]any{}
 		}
-		return true
 	}
-	// The values gathered first, then put under the prefix at once (each
-	// Put copies the object it writes into).
-	old, _ := event.Lookup(d, prefix)
-	m, _ := old.(map[string]any)
-	m = maps.Clone(m)
-	if m == nil {
-		m = map[string]any{}
-	}
-	if err := p.pat.Dissect(s, func(k, val string) { event.Put(m, k, val) }); err != nil {
+	if err := p.pat.Dissect(s, func(k, val string) { event.Put(target, k, val) }); err != nil {
 		addError(d, "dissect: "+p.cfg.Field+" "+err.Error())
 		return true
 	}
-	event.Put(d, prefix, m)
+	if prefix != "" {
+		event.Put(d, prefix, target)
+	}
 	return true
+}
+
+// fieldText is a field's value as text for a processor; a missing field is
+// recorded in error.message.
+func fieldText(e *event.Event, host, processor, name string) (string, bool) {
+	v, ok := e.Field(name)
+	if !ok {
+		addError(doc(e, host), processor+": no field "+name)
+		return "", false
+	}
+	if s, ok := v.(string); ok {
+		return s, true
+	}
+	return fmt.Sprint(v), true
 }
 
 // timestamp parses a field into @timestamp.
@@ -197,12 +203,11 @@ func newTimestamp(c *config.Timestamp) (*timestamp, error) {
 }
 
 func (p *timestamp) run(e *event.Event, host string) bool {
-	v, ok := e.Field(p.cfg.Field)
+	s, ok := fieldText(e, host, "timestamp", p.cfg.Field)
 	if !ok {
-		addError(doc(e, host), "timestamp: no field "+p.cfg.Field)
 		return true
 	}
-	s := strings.TrimSpace(fmt.Sprint(v))
+	s = strings.TrimSpace(s)
 	for _, layout := range p.layouts {
 		if t, ok := parseTime(layout, s, p.loc); ok {
 			if p.cfg.TargetField == "@timestamp" {
