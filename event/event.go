@@ -11,7 +11,7 @@ import (
 )
 
 // Source describes the file an event was read from. One Source is shared by
-// every event of one harvester run; all but its Fingerprint is immutable once
+// every event of one harvester run; all but its Fingerprint and Marks is immutable once
 // the harvester has started, so it may be read from any goroutine.
 type Source struct {
 	// ID is the file's identity (device and inode), the registry's key.
@@ -24,6 +24,9 @@ type Source struct {
 	// from the file that once had it. It grows while the file is shorter
 	// than the fingerprint size, and changes after a truncation.
 	Fingerprint Fingerprint
+	// Marks are positions in the content read so far, to tell a copy of
+	// it from a file that only starts the same way (see Marks).
+	Marks Marks
 	// Input is the input configuration the file was found by.
 	Input *Input
 

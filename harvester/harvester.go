@@ -45,9 +45,10 @@ type Config struct {
 	// ChunkBytes and ChunkEvents bound a chunk sent downstream.
 	ChunkBytes, ChunkEvents int
 	// OnTruncate, if set, is called when the file is found truncated, with
-	// the fingerprint its content had and how far it had been read: a copy
-	// of that content (copytruncate) can then be read from there.
-	OnTruncate func(fp event.FingerprintValue, pos event.Position)
+	// the fingerprint its content had, how far it had been read and the
+	// marks taken in it: a copy of that content (copytruncate) can then be
+	// read from there.
+	OnTruncate func(fp event.FingerprintValue, pos event.Position, marks []event.Position)
 	// Encoding decodes the file's lines to UTF-8.
 	Encoding Encoding
 	// Pipeline, if set, makes the processor that shapes this file's lines
@@ -140,7 +141,10 @@ type Harvester struct {
 	chunk     *event.Chunk // being filled; nil after a flush
 	data      []byte       // the chunk's line buffer; never grows in place
 	readTime  time.Time
-	lastSent  *event.Event // the last line sent downstream
+	// The end of the last line sent downstream and the position after it
+	// (sentEnd is -1 before the first send).
+	sentEnd int64
+	sentPos event.Position
 
 	dec        *decoder
 	bigEndian  bool           // UTF-16 byte order
@@ -164,7 +168,7 @@ func New(cfg Config, src *event.Source, f *os.File, start event.Position, out ch
 	return &Harvester{
 		cfg: cfg, src: src, f: f, r: f, out: out, wake: wake, stats: stats, now: time.Now,
 		log:   log.With("component", "harvester", "path", src.Path),
-		start: start, pos: start.Offset, lineStart: start.Offset,
+		start: start, pos: start.Offset, lineStart: start.Offset, sentEnd: -1,
 		dec: cfg.Encoding.decoder(cfg.Encoding.bigEndian), bigEndian: cfg.Encoding.bigEndian,
 	}
 }
@@ -174,8 +178,8 @@ func New(cfg Config, src *event.Source, f *os.File, start event.Position, out ch
 func (h *Harvester) Position() event.Position {
 	p := h.bare(h.lineStart)
 	switch {
-	case h.lastSent != nil && h.lastSent.End == h.lineStart:
-		p = event.PositionAfter(h.lastSent)
+	case h.sentEnd >= 0 && h.sentEnd == h.lineStart:
+		p = h.sentPos
 	case h.lineStart == h.start.Offset:
 		p = h.start
 	}
@@ -200,6 +204,10 @@ func (h *Harvester) Size() (int64, error) {
 	return fi.Size(), nil
 }
 
+// ReadAt reads the open file's bytes at off (compressed, for gzip); safe
+// for concurrent use, an error once the file is closed.
+func (h *Harvester) ReadAt(b []byte, off int64) (int, error) { return h.f.ReadAt(b, off) }
+
 // Gzip reports whether the file is read through gzip.
 func (h *Harvester) Gzip() bool { return h.cfg.Gzip }
 
@@ -214,6 +222,9 @@ func (h *Harvester) Run(ctx context.Context) error {
 	defer h.unsent()
 	if err := h.seek(); err != nil {
 		return err
+	}
+	if !h.cfg.Encoding.utf16 && !h.cfg.Gzip {
+		h.src.Marks.Add(h.start) // checked by the prospector before it started us
 	}
 	if h.cfg.Pipeline != nil {
 		h.proc = h.cfg.Pipeline(h.src)
@@ -396,7 +407,7 @@ func (h *Harvester) sameHead() bool {
 // pending in the pipeline were read before it; they are sent.
 func (h *Harvester) restart(ctx context.Context) error {
 	if h.cfg.OnTruncate != nil {
-		h.cfg.OnTruncate(h.src.Fingerprint.Load(), h.Position())
+		h.cfg.OnTruncate(h.src.Fingerprint.Load(), h.Position(), h.src.Marks.Snapshot())
 	}
 	if err := h.flushPipeline(ctx); err != nil {
 		return err
@@ -406,7 +417,8 @@ func (h *Harvester) restart(ctx context.Context) error {
 		return fmt.Errorf("seek %s: %w", h.src.Path, err)
 	}
 	h.pos, h.lineStart, h.partial, h.truncated = 0, 0, h.partial[:0], false
-	h.start, h.lastSent = event.Position{}, nil
+	h.start, h.sentEnd = event.Position{}, -1
+	h.src.Marks.Reset()
 	// The new content's fingerprint at once: a copy of it must be told
 	// from new content from now on.
 	fp, err := event.HashHead(h.f, event.FingerprintSize)
@@ -698,7 +710,11 @@ func (h *Harvester) flush(ctx context.Context) error {
 func (h *Harvester) sent(c *event.Chunk) {
 	h.chunk = nil
 	h.lastEvents = len(c.Events)
-	h.lastSent = &c.Events[len(c.Events)-1]
+	last := &c.Events[len(c.Events)-1]
+	h.sentEnd, h.sentPos = last.End, event.PositionAfter(last)
+	if !h.cfg.Encoding.utf16 && !h.cfg.Gzip { // positions checked byte for byte only
+		h.src.Marks.Add(h.sentPos)
+	}
 	h.stats.Lines.Add(h.readLines)
 	h.stats.Bytes.Add(h.readBytes)
 	h.readLines, h.readBytes = 0, 0

@@ -264,7 +264,7 @@ func TestTruncatedAndRegrown(t *testing.T) {
 	src := &event.Source{Path: path}
 	fp, _ := event.HashHead(f, event.FingerprintSize)
 	src.Fingerprint.Store(fp)
-	h := New(Config{OnTruncate: func(fp event.FingerprintValue, pos event.Position) {
+	h := New(Config{OnTruncate: func(fp event.FingerprintValue, pos event.Position, _ []event.Position) {
 		gotFP, gotPos = fp, pos
 		truncated <- struct{}{}
 	}}, src, f, event.Position{}, out, wake, nil, slog.Default())

@@ -1,6 +1,7 @@
 package prospector
 
 import (
+	"bytes"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -58,6 +59,31 @@ func (c content) head(n int64) (event.FingerprintValue, error) {
 func (c content) check(pos event.Position) bool {
 	return c.gz || pos.Check(c.f)
 }
+
+// copyOf reports whether c, size bytes long, is a copy of the content marks
+// were taken in (see event.IsCopy). Decompressed content cannot be read at
+// an offset cheaply: its head fingerprint is trusted instead.
+func (c content) copyOf(marks []event.Position, size int64) bool {
+	return c.gz || event.IsCopy(marks, c.f, size)
+}
+
+// sameBytes reports whether a and b hold the same bytes before n, of which
+// the last compareTail are compared (the heads were compared already). A
+// read error is no proof: false.
+func sameBytes(a, b io.ReaderAt, n int64) bool {
+	from := max(0, n-compareTail)
+	x, y := make([]byte, n-from), make([]byte, n-from)
+	if _, err := a.ReadAt(x, from); err != nil {
+		return false
+	}
+	if _, err := b.ReadAt(y, from); err != nil {
+		return false
+	}
+	return bytes.Equal(x, y)
+}
+
+// compareTail is how many bytes sameBytes compares.
+const compareTail = 4096
 
 type readerAt []byte
 

@@ -19,15 +19,16 @@ type contentIndex struct {
 }
 
 type indexed struct {
-	pos event.Position
-	at  time.Time
+	pos   event.Position
+	marks []event.Position // positions in the content before pos (see event.Marks)
+	at    time.Time
 }
 
 func newContentIndex() *contentIndex {
 	return &contentIndex{entries: make(map[event.FingerprintValue]indexed)}
 }
 
-func (ix *contentIndex) add(fp event.FingerprintValue, pos event.Position) {
+func (ix *contentIndex) add(fp event.FingerprintValue, pos event.Position, marks []event.Position) {
 	if fp.Len == 0 || pos.Offset == 0 {
 		return
 	}
@@ -36,27 +37,27 @@ func (ix *contentIndex) add(fp event.FingerprintValue, pos event.Position) {
 	if old, ok := ix.entries[fp]; ok && old.pos.Offset > pos.Offset {
 		return // the furthest read wins
 	}
-	ix.entries[fp] = indexed{pos: pos, at: time.Now()}
+	ix.entries[fp] = indexed{pos: pos, marks: marks, at: time.Now()}
 }
 
 // lookup finds the position of content whose head c has. Entries taken while
 // their file was shorter than the fingerprint size are compared over their
 // own length.
-func (ix *contentIndex) lookup(c content, full event.FingerprintValue) (event.Position, bool) {
+func (ix *contentIndex) lookup(c content, full event.FingerprintValue) (indexed, bool) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	if e, ok := ix.entries[full]; ok {
-		return e.pos, true
+		return e, true
 	}
 	for fp, e := range ix.entries {
 		if fp.Len >= full.Len {
 			continue
 		}
 		if h, err := c.head(fp.Len); err == nil && h == fp {
-			return e.pos, true
+			return e, true
 		}
 	}
-	return event.Position{}, false
+	return indexed{}, false
 }
 
 // expire forgets entries older than age.

@@ -213,7 +213,7 @@ func (p *Prospector) Run(ctx context.Context) error {
 		p.since = time.Now() // first start: old rotated files are history
 	}
 	for _, e := range p.reg.Entries() {
-		p.index.add(event.FingerprintValue{Hash: e.Fingerprint, Len: e.FingerprintLen}, e.Position())
+		p.index.add(event.FingerprintValue{Hash: e.Fingerprint, Len: e.FingerprintLen}, e.Position(), nil)
 	}
 
 	tick := time.NewTicker(p.minScanFrequency())
@@ -302,7 +302,7 @@ func (p *Prospector) finish(f finished) {
 	}
 	p.open.Add(-1)
 	pos, fp := r.h.Position(), r.h.Source().Fingerprint.Load()
-	p.index.add(fp, pos)
+	p.index.add(fp, pos, r.h.Source().Marks.Snapshot())
 	k := &known{pos: pos, fp: fp}
 	switch {
 	case errors.Is(f.err, harvester.ErrRemoved), errors.Is(f.err, harvester.ErrAbandoned):

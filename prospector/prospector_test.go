@@ -398,3 +398,112 @@ func TestCopySeenEmptyFirst(t *testing.T) {
 		t.Fatalf("b shipped %q, want only its new line", got)
 	}
 }
+
+// banner is a header every run of an application writes first: longer than
+// the fingerprint, so files that start with it have equal heads.
+func banner() []string {
+	var b []string
+	for i := range 20 {
+		b = append(b, fmt.Sprintf("=== app v1.2.3 starting: configuration line %02d of the banner, the same every run ===", i))
+	}
+	return b
+}
+
+func numbered(prefix string, from, to int) []string {
+	var out []string
+	for i := from; i < to; i++ {
+		out = append(out, fmt.Sprintf("%s line %05d", prefix, i))
+	}
+	return out
+}
+
+// Rename rotation while running: the new file starts with the same banner
+// as the rotated one, which is still open. It is new content, read whole at
+// once, not held as a copy of the rotated file.
+func TestSameBannerAfterRename(t *testing.T) {
+	dir := t.TempDir()
+	app := dir + "/app.log"
+	write(t, app, append(banner(), numbered("old", 0, 200)...)...)
+	h, _ := start(t, []config.Input{{Paths: []string{app}, RotatedFiles: []string{app + ".*"}}}, nil)
+	waitFor(t, "the first file", func() bool { return h.sink.count() == 220 })
+	if err := os.Rename(app, app+".1"); err != nil {
+		t.Fatal(err)
+	}
+	write(t, app, append(banner(), numbered("new", 0, 300)...)...)
+	waitFor(t, "the new file's 320 lines", func() bool { return h.sink.count() == 540 })
+	write(t, app, numbered("new", 300, 500)...)
+	waitFor(t, "200 more", func() bool { return h.sink.count() == 740 })
+	got := h.sink.get(app)
+	want := append(append(append(banner(), numbered("old", 0, 200)...), banner()...), numbered("new", 0, 500)...)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got %d lines, want %d: %q", len(got), len(want), got)
+	}
+}
+
+// While the agent is stopped a file is truncated and written again with the
+// same banner, shorter than its committed offset: it is read from its start.
+func TestSameBannerRewrittenWhileStopped(t *testing.T) {
+	dir := t.TempDir()
+	app := dir + "/app.log"
+	old := append(banner(), numbered("old", 0, 3000)...)
+	write(t, app, old...)
+	reg, err := registry.Open(filepath.Join(dir, "reg.json"), time.Second, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.Open(app)
+	fi, _ := f.Stat()
+	id, _ := identity(fi)
+	fp, _ := event.HashHead(f, event.FingerprintSize)
+	f.Close()
+	src := &event.Source{ID: id.String(), Path: app}
+	src.Fingerprint.Store(fp)
+	last := old[len(old)-1]
+	reg.Commit(src, event.PositionAfterLine([]byte(last), fi.Size(), false))
+
+	if err := os.Truncate(app, 0); err != nil {
+		t.Fatal(err)
+	}
+	write(t, app, append(banner(), numbered("new", 0, 2000)...)...)
+	h, logs := start(t, []config.Input{{Paths: []string{app}}}, reg)
+	waitFor(t, "the rewritten file", func() bool { return h.sink.count() == 2020 })
+	if got := h.sink.get(app); got[0] != banner()[0] || got[2019] != "new line 01999" {
+		t.Fatalf("read %q ... %q", got[0], got[len(got)-1])
+	}
+	if strings.Contains(logs.String(), "copy of content already read") {
+		t.Fatalf("taken for a copy:\n%s", logs)
+	}
+}
+
+// copytruncate with lines written between the copy and the truncation: the
+// copy is shorter than what was read of the original, and its bytes are
+// the original's where it ends, so nothing of it is read again.
+func TestShortCopyNotReadAgain(t *testing.T) {
+	dir := t.TempDir()
+	app := dir + "/app.log"
+	write(t, app, numbered("a", 0, 2000)...)
+	h, _ := start(t, []config.Input{{Paths: []string{app}, RotatedFiles: []string{app + ".1"}, ScanFrequency: config.Duration(50 * time.Millisecond)}}, nil)
+	waitFor(t, "the file", func() bool { return h.sink.count() == 2000 })
+	data, err := os.ReadFile(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, app, numbered("a", 2000, 2050)...) // after the copy was taken
+	waitFor(t, "the window's lines", func() bool { return h.sink.count() == 2050 })
+	if err := os.WriteFile(app+".1.tmp", data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(app, 0); err != nil {
+		t.Fatal(err)
+	}
+	write(t, app, "after truncation")
+	waitFor(t, "the line after the truncation", func() bool { return h.sink.count() == 2051 })
+	if err := os.Rename(app+".1.tmp", app+".1"); err != nil {
+		t.Fatal(err)
+	}
+	scans := h.p.Scans()
+	waitFor(t, "two scans of the copy", func() bool { return h.p.Scans() >= scans+2 })
+	if got := h.sink.get(app + ".1"); len(got) != 0 {
+		t.Fatalf("the copy was read again: %d lines", len(got))
+	}
+}

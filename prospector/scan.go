@@ -360,24 +360,31 @@ func (p *Prospector) resumeAt(c candidate, ct content, fp event.FingerprintValue
 	}
 	// 2. A copy of content a running harvester is still reading: wait
 	// until the original is truncated or closed, and continue from there.
+	// A file that only starts the same way (a banner every run writes) is
+	// new content: a copy has the original's bytes.
 	for _, r := range p.running {
-		if sameContent(ct, fp, p.currentHead(r)) {
+		if sameContent(ct, fp, p.currentHead(r)) && p.copyOfRunning(ct, size, r) {
 			p.log.Debug("copy of a file still being read, waiting", "path", c.path, "original", r.path)
 			return event.Position{}, false
 		}
 	}
 	// 3. Content read before under another inode (copytruncate, rotated
 	// and compressed, moved): continue where it stopped.
-	if pos, ok := p.index.lookup(ct, fp); ok {
+	if e, ok := p.index.lookup(ct, fp); ok {
 		switch {
-		case !ct.gz && pos.Offset > size:
-			// Shorter than what was read of the original (a copy taken
-			// before the original's last lines): all of it was read.
+		case ct.gz || e.pos.Offset <= size:
+			if ct.check(e.pos) {
+				p.log.Info("file continues known content", "path", c.path, "offset", e.pos.Offset)
+				return e.pos, true
+			}
+		case ct.copyOf(e.marks, size):
+			// Shorter than what was read of the original, and the
+			// original's bytes where the copy ends: a copy taken before
+			// the original's last lines, all of it read.
 			p.log.Info("file is a copy of content already read", "path", c.path, "size", size)
 			return c.in.hcfg.Encoding.At(size), true
-		case ct.check(pos):
-			p.log.Info("file continues known content", "path", c.path, "offset", pos.Offset)
-			return pos, true
+		default:
+			p.log.Info("file starts like content read before but is not a copy of it, reading from the start", "path", c.path)
 		}
 	}
 	// 4. New content.
@@ -390,6 +397,19 @@ func (p *Prospector) resumeAt(c candidate, ct content, fp event.FingerprintValue
 		return event.Position{Offset: endOfLastLine(ct.f, size), TailLen: -1}, true
 	}
 	return event.Position{}, true
+}
+
+// copyOfRunning reports whether the file c (size bytes, whose head matches
+// r's) holds r's bytes up to the shorter one's end.
+func (p *Prospector) copyOfRunning(ct content, size int64, r *running) bool {
+	if ct.gz || r.h.Gzip() {
+		return true // compressed: the heads decide
+	}
+	osize, err := r.h.Size()
+	if err != nil {
+		return true // closing: wait for where it stopped
+	}
+	return sameBytes(ct.f, r.h, min(size, osize))
 }
 
 // currentHead is a running harvester's fingerprint, taken again from its
