@@ -124,5 +124,10 @@ func HashHead(f io.ReaderAt, n int64) (FingerprintValue, error) {
 	if err != nil && err != io.EOF {
 		return FingerprintValue{}, err
 	}
-	return FingerprintValue{Hash: hash(buf[:got]), Len: int64(got)}, nil
+	return HashBytes(buf[:got]), nil
+}
+
+// HashBytes fingerprints b, the first bytes of a file.
+func HashBytes(b []byte) FingerprintValue {
+	return FingerprintValue{Hash: hash(b), Len: int64(len(b))}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -110,6 +111,8 @@ type Stats struct {
 	Truncated atomic.Int64 // lines longer than max_bytes
 	// Abandoned counts bytes of deleted files given up by close_removed_after.
 	Abandoned atomic.Int64
+	// Panics counts harvesters that panicked (the file is retried).
+	Panics atomic.Int64
 }
 
 // Why a harvester stopped.
@@ -141,6 +144,7 @@ type Harvester struct {
 	chunk     *event.Chunk // being filled; nil after a flush
 	data      []byte       // the chunk's line buffer; never grows in place
 	readTime  time.Time
+	readLen   int // bytes the last read returned
 	// The end of the last line sent downstream and the position after it
 	// (sentEnd is -1 before the first send).
 	sentEnd int64
@@ -219,6 +223,7 @@ func (h *Harvester) Source() *event.Source { return h.src }
 // other error is a read error. Run closes the file.
 func (h *Harvester) Run(ctx context.Context) error {
 	defer h.f.Close()
+	defer h.release()
 	defer h.unsent()
 	if err := h.seek(); err != nil {
 		return err
@@ -230,15 +235,22 @@ func (h *Harvester) Run(ctx context.Context) error {
 		h.proc = h.cfg.Pipeline(h.src)
 		h.lastPos = h.start
 	}
-	buf := make([]byte, h.cfg.ReadBufferSize)
+	// The read buffer is held only while reading: an idle file waits
+	// without one.
+	var buf []byte
+	defer func() { putReadBuffer(buf) }()
 	backoff := h.cfg.Backoff
 	lastRead := h.now()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
 	for {
+		if buf == nil {
+			buf = getReadBuffer(h.cfg.ReadBufferSize)
+		}
 		n, err := h.r.Read(buf)
 		if n > 0 {
+			h.readLen = n
 			h.readTime = h.now()
 			lastRead = h.readTime
 			backoff = h.cfg.Backoff
@@ -299,6 +311,8 @@ func (h *Harvester) Run(ctx context.Context) error {
 				wait = max(min(wait, d.Sub(h.now())), time.Millisecond)
 			}
 		}
+		putReadBuffer(buf)
+		buf = nil
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
@@ -626,22 +640,30 @@ func (h *Harvester) put(ctx context.Context, e *event.Event) error {
 // sent first, which may fail (see flush).
 func (h *Harvester) room(ctx context.Context, n int) (*event.Chunk, []byte, error) {
 	if h.chunk != nil && len(h.data)+n > cap(h.data) {
-		if err := h.flush(ctx); err != nil {
-			return nil, nil, err
+		if h.chunk.Bytes+n > h.cfg.ChunkBytes {
+			if err := h.flush(ctx); err != nil {
+				return nil, nil, err
+			}
+		} else {
+			// A further buffer for the chunk's next lines: the lines
+			// placed already keep theirs, which never moves.
+			h.data = make([]byte, 0, max(n, min(2*cap(h.data), h.cfg.ChunkBytes-h.chunk.Bytes)))
 		}
 	}
 	c := h.chunk
 	if c == nil {
 		// A new buffer for every chunk rather than a reused one: the
 		// lines of a sent chunk live until Kafka acknowledges them.
-		// Sized like the last chunk (and a little more), so a file of
-		// long lines does not allocate room for ChunkEvents short ones.
-		size := h.cfg.ChunkEvents
+		// Sized like the last chunk (and a little more), or to the read
+		// at hand, so a file of long lines does not allocate room for
+		// ChunkEvents short ones, nor a file written a line at a time
+		// room for ChunkBytes.
+		size := min(h.cfg.ChunkEvents, 16)
 		if h.lastEvents > 0 {
-			size = min(size, h.lastEvents+h.lastEvents/8+8)
+			size = min(h.cfg.ChunkEvents, h.lastEvents+h.lastEvents/8+8)
 		}
 		c = &event.Chunk{Events: make([]event.Event, 0, size)}
-		h.chunk, h.data = c, make([]byte, 0, max(h.cfg.ChunkBytes, n))
+		h.chunk, h.data = c, make([]byte, 0, max(n, min(h.cfg.ChunkBytes, h.readLen)))
 	}
 	start := len(h.data)
 	h.data = h.data[:start+n]
@@ -718,6 +740,29 @@ func (h *Harvester) sent(c *event.Chunk) {
 	h.stats.Lines.Add(h.readLines)
 	h.stats.Bytes.Add(h.readBytes)
 	h.readLines, h.readBytes = 0, 0
+}
+
+// release drops the buffers a stopped harvester no longer needs; it keeps
+// only what Position reads.
+func (h *Harvester) release() {
+	h.partial, h.data, h.chunk = nil, nil, nil
+}
+
+// readBuffers holds read buffers between reads, so that idle files share
+// them rather than holding one each.
+var readBuffers sync.Pool
+
+func getReadBuffer(size int) []byte {
+	if b, ok := readBuffers.Get().(*[]byte); ok && cap(*b) >= size {
+		return (*b)[:size]
+	}
+	return make([]byte, size)
+}
+
+func putReadBuffer(b []byte) {
+	if b != nil {
+		readBuffers.Put(&b)
+	}
 }
 
 // unsent moves the resume offset back over lines read but never sent, so a

@@ -34,24 +34,57 @@ type content struct {
 	gz bool
 }
 
-// head fingerprints the first n bytes of the content.
-func (c content) head(n int64) (event.FingerprintValue, error) {
+// head reads the first n bytes of the content (fewer if it is shorter).
+func (c content) head(n int64) (*head, error) {
+	buf := make([]byte, n)
 	if !c.gz {
-		return event.HashHead(c.f, n)
+		got, err := c.f.ReadAt(buf, 0)
+		if err != nil && err != io.EOF {
+			return nil, err
+		}
+		return newHead(buf[:got]), nil
 	}
 	if _, err := c.f.Seek(0, io.SeekStart); err != nil {
-		return event.FingerprintValue{}, err
+		return nil, err
 	}
 	zr, err := gzip.NewReader(c.f)
 	if err != nil {
-		return event.FingerprintValue{}, fmt.Errorf("gzip: %w", err)
+		return nil, fmt.Errorf("gzip: %w", err)
 	}
-	buf := make([]byte, n)
 	got, err := io.ReadFull(zr, buf)
 	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
-		return event.FingerprintValue{}, fmt.Errorf("gzip: %w", err)
+		return nil, fmt.Errorf("gzip: %w", err)
 	}
-	return event.HashHead(readerAt(buf[:got]), n)
+	return newHead(buf[:got]), nil
+}
+
+// head is the first bytes of a file's content, read once, and their
+// fingerprint. Comparing it with the fingerprint of a shorter file hashes a
+// prefix of these bytes: no more reading.
+type head struct {
+	b    []byte
+	full event.FingerprintValue
+}
+
+func newHead(b []byte) *head { return &head{b: b, full: event.HashBytes(b)} }
+
+// prefix is the fingerprint of the first n bytes; false when the content
+// is shorter.
+func (h *head) prefix(n int64) (event.FingerprintValue, bool) {
+	switch {
+	case n > h.full.Len:
+		return event.FingerprintValue{}, false
+	case n == h.full.Len:
+		return h.full, true
+	}
+	return event.HashBytes(h.b[:n]), true
+}
+
+// startsWith reports whether the content starts with the content
+// fingerprinted as fp.
+func (h *head) startsWith(fp event.FingerprintValue) bool {
+	got, ok := h.prefix(fp.Len)
+	return ok && fp.Len > 0 && got == fp
 }
 
 // check verifies a resume position. Decompressed content cannot be read at
@@ -60,11 +93,11 @@ func (c content) check(pos event.Position) bool {
 	return c.gz || pos.Check(c.f)
 }
 
-// copyOf reports whether c, size bytes long, is a copy of the content marks
-// were taken in (see event.IsCopy). Decompressed content cannot be read at
-// an offset cheaply: its head fingerprint is trusted instead.
-func (c content) copyOf(marks []event.Position, size int64) bool {
-	return c.gz || event.IsCopy(marks, c.f, size)
+// resumeCopy is where c, size bytes long and shorter than what was read of
+// the content marks were taken in, resumes if it is a copy of it (see
+// event.ResumeCopy).
+func (c content) resumeCopy(marks []event.Position, size int64) (event.Position, bool) {
+	return event.ResumeCopy(marks, c.f, size)
 }
 
 // sameBytes reports whether a and b hold the same bytes before n, of which
@@ -84,19 +117,6 @@ func sameBytes(a, b io.ReaderAt, n int64) bool {
 
 // compareTail is how many bytes sameBytes compares.
 const compareTail = 4096
-
-type readerAt []byte
-
-func (r readerAt) ReadAt(p []byte, off int64) (int, error) {
-	if off >= int64(len(r)) {
-		return 0, io.EOF
-	}
-	n := copy(p, r[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}
 
 // isGzip reports whether f starts with the gzip magic bytes.
 func isGzip(f *os.File) bool {

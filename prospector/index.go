@@ -15,7 +15,7 @@ import (
 // truncated (from their goroutines: hence the mutex).
 type contentIndex struct {
 	mu      sync.Mutex
-	entries map[event.FingerprintValue]indexed
+	entries fpSet[indexed]
 }
 
 type indexed struct {
@@ -25,7 +25,7 @@ type indexed struct {
 }
 
 func newContentIndex() *contentIndex {
-	return &contentIndex{entries: make(map[event.FingerprintValue]indexed)}
+	return &contentIndex{entries: newFPSet[indexed]()}
 }
 
 func (ix *contentIndex) add(fp event.FingerprintValue, pos event.Position, marks []event.Position) {
@@ -34,30 +34,19 @@ func (ix *contentIndex) add(fp event.FingerprintValue, pos event.Position, marks
 	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	if old, ok := ix.entries[fp]; ok && old.pos.Offset > pos.Offset {
+	if old, ok := ix.entries.m[fp]; ok && old.pos.Offset > pos.Offset {
 		return // the furthest read wins
 	}
-	ix.entries[fp] = indexed{pos: pos, marks: marks, at: time.Now()}
+	ix.entries.put(fp, indexed{pos: pos, marks: marks, at: time.Now()})
 }
 
-// lookup finds the position of content whose head c has. Entries taken while
+// lookup finds the position of content whose head h is. Entries taken while
 // their file was shorter than the fingerprint size are compared over their
 // own length.
-func (ix *contentIndex) lookup(c content, full event.FingerprintValue) (indexed, bool) {
+func (ix *contentIndex) lookup(h *head) (indexed, bool) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	if e, ok := ix.entries[full]; ok {
-		return e, true
-	}
-	for fp, e := range ix.entries {
-		if fp.Len >= full.Len {
-			continue
-		}
-		if h, err := c.head(fp.Len); err == nil && h == fp {
-			return e, true
-		}
-	}
-	return indexed{}, false
+	return ix.entries.match(h)
 }
 
 // expire forgets entries older than age.
@@ -65,24 +54,66 @@ func (ix *contentIndex) expire(age time.Duration) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	cut := time.Now().Add(-age)
-	for fp, e := range ix.entries {
+	for fp, e := range ix.entries.m {
 		if e.at.Before(cut) {
-			delete(ix.entries, fp)
+			ix.entries.del(fp)
 		}
 	}
 }
 
-// sameContent reports whether c starts with the content fingerprinted as fp.
-func sameContent(c content, full, fp event.FingerprintValue) bool {
-	if fp.Len == 0 {
-		return false
+// fpSet holds values by head fingerprint and finds the one whose content a
+// head starts with at the cost of one lookup per distinct fingerprint
+// length, not one comparison per entry: a node with thousands of short
+// files must not make each new file cost thousands.
+type fpSet[V any] struct {
+	m    map[event.FingerprintValue]V
+	lens map[int64]int // entries per fingerprint length
+}
+
+func newFPSet[V any]() fpSet[V] {
+	return fpSet[V]{m: make(map[event.FingerprintValue]V), lens: make(map[int64]int)}
+}
+
+func (s *fpSet[V]) put(fp event.FingerprintValue, v V) {
+	if _, ok := s.m[fp]; !ok {
+		s.lens[fp.Len]++
 	}
-	if fp.Len == full.Len {
-		return fp == full
+	s.m[fp] = v
+}
+
+func (s *fpSet[V]) del(fp event.FingerprintValue) {
+	if _, ok := s.m[fp]; !ok {
+		return
 	}
-	if fp.Len > full.Len {
-		return false
+	delete(s.m, fp)
+	if s.lens[fp.Len]--; s.lens[fp.Len] == 0 {
+		delete(s.lens, fp.Len)
 	}
-	h, err := c.head(fp.Len)
-	return err == nil && h == fp
+}
+
+// match returns the value of the whole head's fingerprint, else of one of
+// its prefixes.
+func (s *fpSet[V]) match(h *head) (V, bool) {
+	var got V
+	found := s.each(h, func(v V) bool { got = v; return true })
+	return got, found
+}
+
+// each calls fn with the values whose fingerprint h starts with, the whole
+// head's first, until fn returns true; it reports whether one did.
+func (s *fpSet[V]) each(h *head, fn func(V) bool) bool {
+	if v, ok := s.m[h.full]; ok && fn(v) {
+		return true
+	}
+	for n := range s.lens {
+		if n >= h.full.Len {
+			continue
+		}
+		if fp, ok := h.prefix(n); ok {
+			if v, ok := s.m[fp]; ok && fn(v) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -35,6 +35,7 @@ type input struct {
 	meta    *event.Input
 	hcfg    harvester.Config
 	last    time.Time // last scan
+	open    int       // running harvesters
 	stats   *harvester.Stats
 }
 
@@ -78,12 +79,18 @@ type Prospector struct {
 	openMu  sync.Mutex
 	openSet map[fileID]*running
 
+	// Harvesters that stopped, queued for Run's goroutine: a stopped
+	// harvester never waits to be collected.
+	doneMu  sync.Mutex
+	doneQ   []finished
+	doneSig chan struct{} // capacity 1
+
 	// Owned by Run's goroutine.
 	running  map[fileID]*running
 	byPath   map[string]*running
 	known    map[fileID]*known
 	warned   map[string]string // path → last open error logged
-	done     chan finished
+	heads    *fpSet[[]*running] // see runningHeads; nil until needed in a scan
 	firstRun bool
 	since    time.Time // unknown rotated files modified after this are read
 	waiting  int       // files held back by harvester_limit at the last scan
@@ -100,7 +107,7 @@ func New(inputs []config.Input, out chan<- *event.Chunk, reg Registry, log *slog
 		index:   newContentIndex(),
 		running: make(map[fileID]*running), byPath: make(map[string]*running),
 		known: make(map[fileID]*known), warned: make(map[string]string),
-		done: make(chan finished), firstRun: true,
+		doneSig: make(chan struct{}, 1), firstRun: true,
 	}
 	for i, in := range inputs {
 		ci := &input{cfg: in, meta: &event.Input{Type: in.Type, Index: i, Fields: in.Fields, FieldsUnderRoot: in.FieldsUnderRoot}, stats: new(harvester.Stats)}
@@ -260,8 +267,8 @@ func (p *Prospector) Run(ctx context.Context) error {
 			// look at everything again.
 			p.log.Warn("file watcher error, rescanning", "err", err)
 			soon()
-		case f := <-p.done:
-			p.finish(f)
+		case <-p.doneSig:
+			p.collect()
 			if p.waiting > 0 {
 				soon() // a harvester slot is free
 			}
@@ -273,7 +280,19 @@ func (p *Prospector) Run(ctx context.Context) error {
 func (p *Prospector) wait(stop context.CancelFunc) {
 	stop()
 	for len(p.running) > 0 {
-		p.finish(<-p.done)
+		<-p.doneSig
+		p.collect()
+	}
+}
+
+// collect finishes the harvesters that stopped.
+func (p *Prospector) collect() {
+	p.doneMu.Lock()
+	q := p.doneQ
+	p.doneQ = nil
+	p.doneMu.Unlock()
+	for _, f := range q {
+		p.finish(f)
 	}
 }
 
@@ -294,6 +313,7 @@ func (p *Prospector) minScanFrequency() time.Duration {
 func (p *Prospector) finish(f finished) {
 	r := f.r
 	delete(p.running, r.id)
+	p.inputs[r.input].open--
 	p.openMu.Lock()
 	delete(p.openSet, r.id)
 	p.openMu.Unlock()

@@ -476,34 +476,52 @@ func TestSameBannerRewrittenWhileStopped(t *testing.T) {
 }
 
 // copytruncate with lines written between the copy and the truncation: the
-// copy is shorter than what was read of the original, and its bytes are
-// the original's where it ends, so nothing of it is read again.
-func TestShortCopyNotReadAgain(t *testing.T) {
-	dir := t.TempDir()
-	app := dir + "/app.log"
-	write(t, app, numbered("a", 0, 2000)...)
-	h, _ := start(t, []config.Input{{Paths: []string{app}, RotatedFiles: []string{app + ".1"}, ScanFrequency: config.Duration(50 * time.Millisecond)}}, nil)
-	waitFor(t, "the file", func() bool { return h.sink.count() == 2000 })
-	data, err := os.ReadFile(app)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write(t, app, numbered("a", 2000, 2050)...) // after the copy was taken
-	waitFor(t, "the window's lines", func() bool { return h.sink.count() == 2050 })
-	if err := os.WriteFile(app+".1.tmp", data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(app, 0); err != nil {
-		t.Fatal(err)
-	}
-	write(t, app, "after truncation")
-	waitFor(t, "the line after the truncation", func() bool { return h.sink.count() == 2051 })
-	if err := os.Rename(app+".1.tmp", app+".1"); err != nil {
-		t.Fatal(err)
-	}
-	scans := h.p.Scans()
-	waitFor(t, "two scans of the copy", func() bool { return h.p.Scans() >= scans+2 })
-	if got := h.sink.get(app + ".1"); len(got) != 0 {
-		t.Fatalf("the copy was read again: %d lines", len(got))
+// copy is shorter than what was read of the original. It has the
+// original's bytes at the original's last position it reaches, so it
+// resumes there: at most the last 2 KiB of it are read again, not all of
+// it, however the original's lines were cut into chunks.
+func TestShortCopyResumesNearItsEnd(t *testing.T) {
+	for _, live := range []bool{false, true} {
+		t.Run(fmt.Sprintf("live=%v", live), func(t *testing.T) {
+			dir := t.TempDir()
+			app := dir + "/app.log"
+			write(t, app, numbered("a", 0, 2000)...)
+			h, logs := start(t, []config.Input{{Paths: []string{app}, RotatedFiles: []string{app + ".1"}, ScanFrequency: config.Duration(50 * time.Millisecond)}}, nil)
+			waitFor(t, "the file", func() bool { return h.sink.count() == 2000 })
+			data, err := os.ReadFile(app)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Written after the copy was taken; live: one line at a time,
+			// each its own chunk.
+			for i := 2000; i < 2050; i++ {
+				write(t, app, numbered("a", i, i+1)...)
+				if live {
+					waitFor(t, "the line", func() bool { return h.sink.count() == i+1 })
+				}
+			}
+			waitFor(t, "the window's lines", func() bool { return h.sink.count() == 2050 })
+			if err := os.WriteFile(app+".1.tmp", data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(app, 0); err != nil {
+				t.Fatal(err)
+			}
+			write(t, app, "after truncation")
+			waitFor(t, "the line after the truncation", func() bool { return h.sink.count() == 2051 })
+			if err := os.Rename(app+".1.tmp", app+".1"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the copy to be taken for one", func() bool { return strings.Contains(logs.String(), "file is a copy of content already read") })
+			scans := h.p.Scans()
+			waitFor(t, "two scans of the copy", func() bool { return h.p.Scans() >= scans+2 })
+			got := h.sink.get(app + ".1")
+			if max := 2048 / 13; len(got) > max {
+				t.Fatalf("%d lines of the copy read again, at most %d expected", len(got), max)
+			}
+			if want := numbered("a", 2000-len(got), 2000); strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Fatalf("the copy resumed with %q, not with its last lines", got)
+			}
+		})
 	}
 }

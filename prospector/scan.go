@@ -2,6 +2,9 @@ package prospector
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -29,6 +32,7 @@ type candidate struct {
 // files. all forces every input to be scanned now.
 func (p *Prospector) scan(ctx context.Context, w *fsnotify.Watcher, all bool) {
 	now := time.Now()
+	p.heads = nil // fingerprints grow between scans
 	seen := make(map[fileID]bool)
 	dirs := make(map[string]bool)
 	var todo []candidate
@@ -93,22 +97,12 @@ func (p *Prospector) start(ctx context.Context, todo []candidate) {
 		if !p.needsHarvester(c) {
 			continue
 		}
-		if lim := c.in.cfg.HarvesterLimit; lim > 0 && p.runningFor(c.in) >= lim {
+		if lim := c.in.cfg.HarvesterLimit; lim > 0 && c.in.open >= lim {
 			p.waiting++
 			continue
 		}
 		p.consider(ctx, c)
 	}
-}
-
-func (p *Prospector) runningFor(in *input) int {
-	n := 0
-	for _, r := range p.running {
-		if r.h.Source().Input == in.meta {
-			n++
-		}
-	}
-	return n
 }
 
 // needsHarvester rules out files that have not changed since they were
@@ -293,13 +287,14 @@ func (p *Prospector) consider(ctx context.Context, c candidate) {
 		p.log.Debug("compressed file incomplete (still being written?), waiting", "path", c.path)
 		return
 	}
-	fp, err := ct.head(event.FingerprintSize)
+	hd, err := ct.head(event.FingerprintSize)
 	if err != nil {
 		f.Close()
 		p.log.Error("cannot read file, will retry", "path", c.path, "err", err)
 		return
 	}
-	start, ok := p.resumeAt(c, ct, fp, ofi.Size())
+	fp := hd.full
+	start, ok := p.resumeAt(c, ct, hd, ofi.Size())
 	if !ok {
 		f.Close()
 		return
@@ -317,6 +312,10 @@ func (p *Prospector) consider(ctx context.Context, c candidate) {
 	r := &running{wake: make(chan struct{}, 1), path: c.path, id: c.id, input: c.in.meta.Index}
 	r.h = harvester.New(hcfg, src, f, start, p.out, r.wake, c.in.stats, p.baseLog)
 	p.running[c.id], p.byPath[c.path] = r, r
+	c.in.open++
+	if p.heads != nil && fp.Len > 0 {
+		p.heads.put(fp, append(p.heads.m[fp], r))
+	}
 	p.openMu.Lock()
 	p.openSet[c.id] = r
 	p.openMu.Unlock()
@@ -326,13 +325,35 @@ func (p *Prospector) consider(ctx context.Context, c candidate) {
 	}
 	p.log.Debug("harvester started", "path", c.path, "offset", start.Offset, "gzip", ct.gz)
 	go func() {
-		err := r.h.Run(ctx)
-		p.done <- finished{r: r, err: err}
+		err := p.harvest(ctx, r)
+		p.doneMu.Lock()
+		p.doneQ = append(p.doneQ, finished{r: r, err: err})
+		p.doneMu.Unlock()
+		select {
+		case p.doneSig <- struct{}{}:
+		default:
+		}
 	}()
 }
 
+// harvest runs r's harvester. A panic is that file's failure, not the
+// agent's: it is logged with the file, counted, and the file is tried again
+// at a later scan.
+func (p *Prospector) harvest(ctx context.Context, r *running) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.inputs[r.input].stats.Panics.Add(1)
+			p.log.Error("harvester panicked; the file is retried at the next scan", "path", r.path, "panic", v, "stack", string(debug.Stack()))
+			err = fmt.Errorf("%w: %v", errPanic, v)
+		}
+	}()
+	return r.h.Run(ctx)
+}
+
+var errPanic = errors.New("harvester panicked")
+
 // resumeAt decides where reading a file starts; false means not now.
-func (p *Prospector) resumeAt(c candidate, ct content, fp event.FingerprintValue, size int64) (event.Position, bool) {
+func (p *Prospector) resumeAt(c candidate, ct content, hd *head, size int64) (event.Position, bool) {
 	// 1. This file, by identity: from this run, else from the registry,
 	// trusted only while its head and the line before the offset match.
 	var prev *known
@@ -348,7 +369,7 @@ func (p *Prospector) resumeAt(c candidate, ct content, fp event.FingerprintValue
 	}
 	if prev != nil {
 		switch {
-		case !sameContent(ct, fp, prev.fp) && prev.fp.Len > 0:
+		case prev.fp.Len > 0 && !hd.startsWith(prev.fp):
 			p.log.Info("file identity reused by new content", "path", c.path, "inode", c.id.ino)
 		case !ct.gz && prev.pos.Offset > size:
 			p.log.Warn("file shorter than its committed offset (truncated), reading from the start", "path", c.path, "offset", prev.pos.Offset, "size", size)
@@ -362,28 +383,36 @@ func (p *Prospector) resumeAt(c candidate, ct content, fp event.FingerprintValue
 	// until the original is truncated or closed, and continue from there.
 	// A file that only starts the same way (a banner every run writes) is
 	// new content: a copy has the original's bytes.
-	for _, r := range p.running {
-		if sameContent(ct, fp, p.currentHead(r)) && p.copyOfRunning(ct, size, r) {
-			p.log.Debug("copy of a file still being read, waiting", "path", c.path, "original", r.path)
-			return event.Position{}, false
+	var original *running
+	if p.runningHeads().each(hd, func(rs []*running) bool {
+		for _, r := range rs {
+			if p.copyOfRunning(ct, size, r) {
+				original = r
+				return true
+			}
 		}
+		return false
+	}) {
+		p.log.Debug("copy of a file still being read, waiting", "path", c.path, "original", original.path)
+		return event.Position{}, false
 	}
 	// 3. Content read before under another inode (copytruncate, rotated
 	// and compressed, moved): continue where it stopped.
-	if e, ok := p.index.lookup(ct, fp); ok {
+	if e, ok := p.index.lookup(hd); ok {
 		switch {
 		case ct.gz || e.pos.Offset <= size:
 			if ct.check(e.pos) {
 				p.log.Info("file continues known content", "path", c.path, "offset", e.pos.Offset)
 				return e.pos, true
 			}
-		case ct.copyOf(e.marks, size):
-			// Shorter than what was read of the original, and the
-			// original's bytes where the copy ends: a copy taken before
-			// the original's last lines, all of it read.
-			p.log.Info("file is a copy of content already read", "path", c.path, "size", size)
-			return c.in.hcfg.Encoding.At(size), true
 		default:
+			// Shorter than what was read of the original: a copy taken
+			// before the original's last lines (copytruncate), if it has
+			// the original's bytes where it ends.
+			if pos, ok := ct.resumeCopy(e.marks, size); ok {
+				p.log.Info("file is a copy of content already read", "path", c.path, "size", size, "offset", pos.Offset)
+				return pos, true
+			}
 			p.log.Info("file starts like content read before but is not a copy of it, reading from the start", "path", c.path)
 		}
 	}
@@ -412,26 +441,20 @@ func (p *Prospector) copyOfRunning(ct content, size int64, r *running) bool {
 	return sameBytes(ct.f, r.h, min(size, osize))
 }
 
-// currentHead is a running harvester's fingerprint, taken again from its
-// file while it covers less than the fingerprint size (the file may have
-// grown since).
-func (p *Prospector) currentHead(r *running) event.FingerprintValue {
-	fp := r.h.Source().Fingerprint.Load()
-	if fp.Len >= event.FingerprintSize || r.h.Gzip() {
-		return fp
+// runningHeads is the running harvesters by head fingerprint, as they are
+// at this scan (a harvester extends its fingerprint while its file is
+// shorter than the fingerprint size), made at the first need in a scan.
+func (p *Prospector) runningHeads() *fpSet[[]*running] {
+	if p.heads == nil {
+		s := newFPSet[[]*running]()
+		for _, r := range p.running {
+			if fp := r.h.Source().Fingerprint.Load(); fp.Len > 0 {
+				s.put(fp, append(s.m[fp], r))
+			}
+		}
+		p.heads = &s
 	}
-	f, err := os.Open(r.path)
-	if err != nil {
-		return fp
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !sameID(fi, r.id) {
-		return fp
-	}
-	if now, err := event.HashHead(f, event.FingerprintSize); err == nil {
-		return now
-	}
-	return fp
+	return p.heads
 }
 
 func sameID(fi os.FileInfo, id fileID) bool {
