@@ -89,7 +89,7 @@ type Prospector struct {
 	running  map[fileID]*running
 	byPath   map[string]*running
 	known    map[fileID]*known
-	warned   map[string]string // path → last open error logged
+	warned   map[string]string  // path → last open error logged
 	heads    *fpSet[[]*running] // see runningHeads; nil until needed in a scan
 	firstRun bool
 	since    time.Time // unknown rotated files modified after this are read
