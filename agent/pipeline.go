@@ -145,7 +145,7 @@ func (p *pipeline) snapshot() monitor.Snapshot {
 		snap.Inputs = append(snap.Inputs, monitor.Input{
 			ID:        monitor.InputID(p.cfg.Inputs[i].ID, i),
 			LinesRead: st.Lines.Load(), BytesRead: st.Bytes.Load(),
-			LinesTruncated: st.Truncated.Load(), BytesAbandoned: st.Abandoned.Load(),
+			LinesTruncated: st.Truncated.Load(), BytesAbandoned: st.Abandoned.Load(), HarvesterPanics: st.Panics.Load(),
 		})
 	}
 	var files []monitor.File

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -122,6 +123,7 @@ var (
 	ErrRenamed   = errors.New("file renamed and read to its end")
 	ErrEOF       = errors.New("file read to its end")
 	ErrAbandoned = errors.New("deleted file abandoned after close_removed_after")
+	ErrPanic     = errors.New("harvester panicked")
 )
 
 // Harvester reads one open file. It is created by New and run once by Run.
@@ -219,12 +221,26 @@ func (h *Harvester) Gzip() bool { return h.cfg.Gzip }
 func (h *Harvester) Source() *event.Source { return h.src }
 
 // Run reads the file until ctx is done (returns ctx.Err()) or a close policy
-// applies (ErrInactive, ErrRemoved, ErrRenamed, ErrEOF, ErrAbandoned). Any
-// other error is a read error. Run closes the file.
-func (h *Harvester) Run(ctx context.Context) error {
+// applies (ErrInactive, ErrRemoved, ErrRenamed, ErrEOF, ErrAbandoned). A
+// panic while reading is recovered and returned as ErrPanic, with the
+// position after the last line sent. Any other error is a read error. Run
+// closes the file.
+func (h *Harvester) Run(ctx context.Context) (err error) {
 	defer h.f.Close()
 	defer h.release()
 	defer h.unsent()
+	defer func() {
+		// A panic (a bug, in a processor say) is this file's failure, not
+		// the agent's: the file resumes after the last line sent.
+		if v := recover(); v != nil {
+			h.stats.Panics.Add(1)
+			h.lineStart, h.proc = h.start.Offset, nil
+			if h.sentEnd >= 0 {
+				h.lineStart = h.sentEnd
+			}
+			err = fmt.Errorf("%w: %v\n%s", ErrPanic, v, debug.Stack())
+		}
+	}()
 	if err := h.seek(); err != nil {
 		return err
 	}

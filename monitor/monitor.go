@@ -132,6 +132,7 @@ var (
 	descBytes      = desc("logship_input_bytes_read_total", "Bytes read (newlines included), by input.", "input")
 	descTruncated  = desc("logship_input_lines_truncated_total", "Lines longer than max_bytes, cut, by input.", "input")
 	descAbandoned  = desc("logship_input_abandoned_bytes_total", "Bytes of deleted files given up after close_removed_after, by input.", "input")
+	descPanics     = desc("logship_harvester_panics_total", "Harvesters that panicked (the file is retried at the next scan), by input.", "input")
 	descInputLag   = desc("logship_input_lag_bytes", "Bytes written to the input's open files and not yet delivered.", "input")
 	descFileLag    = desc("logship_file_lag_bytes", "Bytes written and not yet delivered, for the files furthest behind (http.top_files).", "input", "path")
 	descPublished  = desc("logship_events_published_total", "Events handed to the Kafka producer (first attempts).")
@@ -161,7 +162,7 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 type collector struct{ m *Monitor }
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLines, descBytes, descTruncated, descAbandoned, descInputLag, descFileLag,
+	for _, d := range []*prometheus.Desc{descLines, descBytes, descTruncated, descAbandoned, descPanics, descInputLag, descFileLag,
 		descPublished, descAcked, descAckedBytes, descFailed, descRetried, descDropped, descDead, descQueue, descQueueMax,
 		descQueueBytes, descQueueBMax, descBatches, descInflight, descOpen, descOldest, descLast, descConnected} {
 		ch <- d
@@ -181,6 +182,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descBytes, in.BytesRead, in.ID)
 		counter(descTruncated, in.LinesTruncated, in.ID)
 		counter(descAbandoned, in.BytesAbandoned, in.ID)
+		counter(descPanics, in.HarvesterPanics, in.ID)
 		gauge(descInputLag, float64(in.LagBytes), in.ID)
 	}
 	for _, f := range s.Files {

@@ -46,7 +46,9 @@ type Input struct {
 	BytesRead      int64  `json:"bytes_read_total"`
 	LinesTruncated int64  `json:"lines_truncated_total"`
 	BytesAbandoned int64  `json:"bytes_abandoned_total"`
-	LagBytes       int64  `json:"lag_bytes"`
+	// HarvesterPanics counts harvesters that panicked (their files are retried).
+	HarvesterPanics int64 `json:"harvester_panics_total"`
+	LagBytes        int64 `json:"lag_bytes"`
 }
 
 // File is an open file's lag: bytes written and not yet delivered.
@@ -73,6 +75,7 @@ func add(s, t Snapshot) Snapshot {
 			o.BytesRead += in.BytesRead
 			o.LinesTruncated += in.LinesTruncated
 			o.BytesAbandoned += in.BytesAbandoned
+			o.HarvesterPanics += in.HarvesterPanics
 			continue
 		}
 		// A removed input keeps its totals (its lag is gone).

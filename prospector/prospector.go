@@ -333,6 +333,9 @@ func (p *Prospector) finish(f finished) {
 	case errors.Is(f.err, harvester.ErrInactive), errors.Is(f.err, harvester.ErrEOF), errors.Is(f.err, harvester.ErrRenamed):
 		p.log.Debug("file closed", "path", r.path, "offset", pos.Offset, "why", f.err)
 	case errors.Is(f.err, context.Canceled):
+	case errors.Is(f.err, harvester.ErrPanic):
+		p.log.Error("harvester panicked; the file is retried at the next scan", "path", r.path, "offset", pos.Offset, "err", f.err)
+		k.retry = true
 	case f.err != nil:
 		p.log.Error("harvester failed, will retry", "path", r.path, "err", f.err)
 		k.retry = true

@@ -16,6 +16,7 @@ import (
 
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/harvester"
 	"github.com/logship/logship/internal/testlog"
 	"github.com/logship/logship/registry"
 )
@@ -523,5 +524,67 @@ func TestShortCopyResumesNearItsEnd(t *testing.T) {
 				t.Fatalf("the copy resumed with %q, not with its last lines", got)
 			}
 		})
+	}
+}
+
+// panicky is a line processor that panics on a line saying so, as a bug in
+// a processor would, and passes other lines through.
+type panicky struct{ out []event.Event }
+
+func (p *panicky) Line(l *event.Raw) {
+	if string(l.Text) == "PANIC" {
+		panic("processor bug")
+	}
+	p.out = append(p.out, event.Event{Line: l.Text, Offset: l.Offset, End: l.End, Flags: event.FlagCommit, Commit: l.After})
+}
+func (p *panicky) Expire(time.Time)                {}
+func (p *panicky) Flush()                          {}
+func (p *panicky) Deadline() time.Time             { return time.Time{} }
+func (p *panicky) Pending() (event.Position, bool) { return event.Position{}, false }
+func (p *panicky) Events() []event.Event           { e := p.out; p.out = nil; return e }
+
+// A panic in one file's harvester is that file's failure: it is logged with
+// the path and counted, the file is retried at later scans, and the other
+// files keep shipping.
+func TestHarvesterPanicIsolated(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir+"/bad.log", "PANIC")
+	write(t, dir+"/good.log", "one")
+	reg := registryIn(t, dir)
+	logs := &testlog.Buffer{}
+	out := make(chan *event.Chunk, 16)
+	p, err := New([]config.Input{{Type: "log", Paths: []string{dir + "/*.log"}, ScanFrequency: config.Duration(20 * time.Millisecond),
+		CloseInactive: config.Duration(time.Minute), MaxBytes: 1 << 20, StartPosition: config.StartBeginning}},
+		out, reg, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.UsePipeline(0, func(*event.Source) harvester.Processor { return &panicky{} })
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	got := func() string {
+		select {
+		case c := <-out:
+			return string(c.Events[0].Line)
+		case <-time.After(10 * time.Second):
+			t.Fatal("no line shipped")
+			return ""
+		}
+	}
+	if l := got(); l != "one" {
+		t.Fatalf("shipped %q", l)
+	}
+	waitFor(t, "the panic to be retried", func() bool { return p.InputStats()[0].Panics.Load() >= 3 })
+	write(t, dir+"/good.log", "two")
+	if l := got(); l != "two" {
+		t.Fatalf("shipped %q", l)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s := logs.String(); !strings.Contains(s, "harvester panicked") || !strings.Contains(s, "bad.log") || !strings.Contains(s, "processor bug") {
+		t.Fatalf("the panic is not logged with its file:\n%s", s)
 	}
 }

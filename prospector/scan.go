@@ -2,12 +2,9 @@ package prospector
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime/debug"
 	"slices"
 	"time"
 
@@ -325,7 +322,7 @@ func (p *Prospector) consider(ctx context.Context, c candidate) {
 	}
 	p.log.Debug("harvester started", "path", c.path, "offset", start.Offset, "gzip", ct.gz)
 	go func() {
-		err := p.harvest(ctx, r)
+		err := r.h.Run(ctx)
 		p.doneMu.Lock()
 		p.doneQ = append(p.doneQ, finished{r: r, err: err})
 		p.doneMu.Unlock()
@@ -335,22 +332,6 @@ func (p *Prospector) consider(ctx context.Context, c candidate) {
 		}
 	}()
 }
-
-// harvest runs r's harvester. A panic is that file's failure, not the
-// agent's: it is logged with the file, counted, and the file is tried again
-// at a later scan.
-func (p *Prospector) harvest(ctx context.Context, r *running) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			p.inputs[r.input].stats.Panics.Add(1)
-			p.log.Error("harvester panicked; the file is retried at the next scan", "path", r.path, "panic", v, "stack", string(debug.Stack()))
-			err = fmt.Errorf("%w: %v", errPanic, v)
-		}
-	}()
-	return r.h.Run(ctx)
-}
-
-var errPanic = errors.New("harvester panicked")
 
 // resumeAt decides where reading a file starts; false means not now.
 func (p *Prospector) resumeAt(c candidate, ct content, hd *head, size int64) (event.Position, bool) {
