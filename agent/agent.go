@@ -126,7 +126,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		log.Info("http endpoint listening", "addr", l.Addr().String())
 	}
 
-	p, err := startPipeline(ctx, cfg, host, reg, log)
+	p, err := startPipeline(ctx, cfg, host, reg, false, log)
 	if err != nil {
 		return err
 	}
@@ -214,12 +214,12 @@ func (p *pipeline) reload(ctx context.Context, load func() (config.Config, error
 	if err := reg.Flush(); err != nil {
 		log.Warn("registry write before reload", "err", err)
 	}
-	np, err := startPipeline(ctx, next, host, reg, log)
+	np, err := startPipeline(ctx, next, host, reg, true, log)
 	if err != nil {
 		// Valid but not buildable (a bad format string...): back to the old one.
 		log.Error("reload failed; restarting the previous configuration", "err", err)
 		mon.Reloaded(err)
-		back, err2 := startPipeline(ctx, cfg, host, reg, log)
+		back, err2 := startPipeline(ctx, cfg, host, reg, true, log)
 		if err2 != nil {
 			return nil, fmt.Errorf("restart previous configuration: %w", err2)
 		}

@@ -33,9 +33,10 @@ type pipeline struct {
 	stopped                 bool
 }
 
-// startPipeline builds and starts the stages of cfg. It returns an error,
-// having started nothing, when they cannot be built.
-func startPipeline(ctx context.Context, cfg config.Config, host string, reg *registry.Registry, log *slog.Logger) (*pipeline, error) {
+// startPipeline builds and starts the stages of cfg; reloaded says that it
+// replaces another pipeline of this run. It returns an error, having started
+// nothing, when they cannot be built.
+func startPipeline(ctx context.Context, cfg config.Config, host string, reg *registry.Registry, reloaded bool, log *slog.Logger) (*pipeline, error) {
 	k := cfg.Output.Kafka
 	if k.TLS.Enabled && k.TLS.VerificationMode == "none" {
 		log.Warn("output.kafka.tls.verification_mode is none: the broker's certificate is not checked")
@@ -52,6 +53,9 @@ func startPipeline(ctx context.Context, cfg config.Config, host string, reg *reg
 	pr, err := prospector.New(cfg.Inputs, sp.In(), reg, log)
 	if err != nil {
 		return nil, err
+	}
+	if reloaded {
+		pr.Reloaded()
 	}
 	pods, err := podWatcher(cfg.Inputs, log)
 	if err != nil {

@@ -23,6 +23,10 @@ import (
 // and forgetting files that are gone.
 type Registry interface {
 	Get(id string) (registry.Entry, bool)
+	// Commit records where a file started at its end (start_position:
+	// end) begins, so that a restart or a reload does not skip what is
+	// written after.
+	Commit(src *event.Source, pos event.Position)
 	Entries() []registry.Entry
 	Remove(id string)
 	LastWrite() time.Time
@@ -92,6 +96,7 @@ type Prospector struct {
 	warned   map[string]string  // path → last open error logged
 	heads    *fpSet[[]*running] // see runningHeads; nil until needed in a scan
 	firstRun bool
+	started  bool // start_position applies: the agent's first configuration
 	since    time.Time // unknown rotated files modified after this are read
 	waiting  int       // files held back by harvester_limit at the last scan
 	limits   limitCheck
@@ -107,7 +112,7 @@ func New(inputs []config.Input, out chan<- *event.Chunk, reg Registry, log *slog
 		index:   newContentIndex(),
 		running: make(map[fileID]*running), byPath: make(map[string]*running),
 		known: make(map[fileID]*known), warned: make(map[string]string),
-		doneSig: make(chan struct{}, 1), firstRun: true,
+		doneSig: make(chan struct{}, 1), firstRun: true, started: true,
 	}
 	for i, in := range inputs {
 		ci := &input{cfg: in, meta: &event.Input{Type: in.Type, Index: i, Fields: in.Fields, FieldsUnderRoot: in.FieldsUnderRoot}, stats: new(harvester.Stats)}
@@ -143,6 +148,12 @@ func New(inputs []config.Input, out chan<- *event.Chunk, reg Registry, log *slog
 	}
 	return p, nil
 }
+
+// Reloaded tells the prospector that it replaces another in the same run
+// (a reload): start_position then applies to no file, since every file it
+// finds that the registry does not know appeared since the agent started.
+// Call it before Run.
+func (p *Prospector) Reloaded() { p.started = false }
 
 // UsePipeline makes the harvesters of input i shape their lines with the
 // processors pipeline makes (one per file). Call it before Run.

@@ -53,6 +53,12 @@ type harness struct {
 
 func start(t *testing.T, inputs []config.Input, reg Registry) (*harness, *testlog.Buffer) {
 	t.Helper()
+	return startWith(t, inputs, reg, nil)
+}
+
+// startWith is start with setup called on the prospector before it runs.
+func startWith(t *testing.T, inputs []config.Input, reg Registry, setup func(*Prospector)) (*harness, *testlog.Buffer) {
+	t.Helper()
 	for i := range inputs {
 		def := config.DefaultInput()
 		if inputs[i].ScanFrequency == 0 {
@@ -84,6 +90,9 @@ func start(t *testing.T, inputs []config.Input, reg Registry) (*harness, *testlo
 	p, err := New(inputs, out, reg, log)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(p)
 	}
 	s := &sink{lines: map[string][]string{}, offs: map[string][]int64{}}
 	ctx, cancel := context.WithCancel(t.Context())
@@ -587,4 +596,37 @@ func TestHarvesterPanicIsolated(t *testing.T) {
 	if s := logs.String(); !strings.Contains(s, "harvester panicked") || !strings.Contains(s, "bad.log") || !strings.Contains(s, "processor bug") {
 		t.Fatalf("the panic is not logged with its file:\n%s", s)
 	}
+}
+
+// start_position: end applies once, to the files present at the agent's
+// first start. A file started at its end is in the registry at once, so a
+// restart resumes there; after a reload, a file the registry does not know
+// appeared since the agent started and is read whole.
+func TestStartPositionEndOnce(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir+"/a.log", "history")
+	reg, err := registry.Open(filepath.Join(dir, "reg.json"), time.Second, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := []config.Input{{Paths: []string{dir + "/*.log"}, StartPosition: config.StartEnd}}
+	h, _ := start(t, in, reg)
+	waitFor(t, "the first scan", func() bool { return h.p.Scans() > 0 })
+	h.stop()
+	if n := h.sink.count(); n != 0 {
+		t.Fatalf("%d lines of history shipped", n)
+	}
+	// Written while stopped (or while a reload drains).
+	write(t, dir+"/a.log", "after")
+	write(t, dir+"/b.log", "new file")
+	h, _ = start(t, in, reg) // a restart
+	waitFor(t, "a's new line", func() bool { return len(h.sink.get(dir+"/a.log")) == 1 })
+	if got := h.sink.get(dir + "/a.log"); got[0] != "after" {
+		t.Fatalf("a.log after a restart: %q", got)
+	}
+	h.stop()
+
+	write(t, dir+"/c.log", "appeared before the reload, never committed")
+	h2, _ := startWith(t, in, reg, func(p *Prospector) { p.Reloaded() })
+	waitFor(t, "c's line", func() bool { return len(h2.sink.get(dir+"/c.log")) == 1 })
 }

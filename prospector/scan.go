@@ -291,10 +291,17 @@ func (p *Prospector) consider(ctx context.Context, c candidate) {
 		return
 	}
 	fp := hd.full
-	start, ok := p.resumeAt(c, ct, hd, ofi.Size())
-	if !ok {
+	start, how := p.resumeAt(c, ct, hd, ofi.Size())
+	if how == notNow {
 		f.Close()
 		return
+	}
+	src := &event.Source{ID: c.id.String(), Path: c.path, Dev: c.id.dev, Inode: c.id.ino, Input: c.in.meta}
+	src.Fingerprint.Store(fp)
+	if how == fromEnd {
+		// Nothing before its end is to be shipped: that much is
+		// delivered, so a restart or a reload starts there too.
+		p.reg.Commit(src, start)
 	}
 	if !ct.gz && start.Offset == ofi.Size() {
 		// Read to its end before: no harvester (and no fd) until it grows.
@@ -302,8 +309,6 @@ func (p *Prospector) consider(ctx context.Context, c candidate) {
 		p.known[c.id] = &known{pos: start, fp: fp}
 		return
 	}
-	src := &event.Source{ID: c.id.String(), Path: c.path, Dev: c.id.dev, Inode: c.id.ino, Input: c.in.meta}
-	src.Fingerprint.Store(fp)
 	hcfg := c.in.hcfg
 	hcfg.Gzip = ct.gz
 	r := &running{wake: make(chan struct{}, 1), path: c.path, id: c.id, input: c.in.meta.Index}
@@ -333,8 +338,17 @@ func (p *Prospector) consider(ctx context.Context, c candidate) {
 	}()
 }
 
-// resumeAt decides where reading a file starts; false means not now.
-func (p *Prospector) resumeAt(c candidate, ct content, hd *head, size int64) (event.Position, bool) {
+// How a file is started.
+type resume int
+
+const (
+	notNow  resume = iota // not now: a later scan decides
+	here                  // at the position given
+	fromEnd               // at its end, by start_position: end
+)
+
+// resumeAt decides where reading a file starts.
+func (p *Prospector) resumeAt(c candidate, ct content, hd *head, size int64) (event.Position, resume) {
 	// 1. This file, by identity: from this run, else from the registry,
 	// trusted only while its head and the line before the offset match.
 	var prev *known
@@ -357,7 +371,7 @@ func (p *Prospector) resumeAt(c candidate, ct content, hd *head, size int64) (ev
 		case !ct.check(prev.pos):
 			p.log.Warn("file changed before its committed offset (truncated and rewritten), reading from the start", "path", c.path, "offset", prev.pos.Offset)
 		default:
-			return prev.pos, true
+			return prev.pos, here
 		}
 	}
 	// 2. A copy of content a running harvester is still reading: wait
@@ -375,7 +389,7 @@ func (p *Prospector) resumeAt(c candidate, ct content, hd *head, size int64) (ev
 		return false
 	}) {
 		p.log.Debug("copy of a file still being read, waiting", "path", c.path, "original", original.path)
-		return event.Position{}, false
+		return event.Position{}, notNow
 	}
 	// 3. Content read before under another inode (copytruncate, rotated
 	// and compressed, moved): continue where it stopped.
@@ -384,7 +398,7 @@ func (p *Prospector) resumeAt(c candidate, ct content, hd *head, size int64) (ev
 		case ct.gz || e.pos.Offset <= size:
 			if ct.check(e.pos) {
 				p.log.Info("file continues known content", "path", c.path, "offset", e.pos.Offset)
-				return e.pos, true
+				return e.pos, here
 			}
 		default:
 			// Shorter than what was read of the original: a copy taken
@@ -392,21 +406,21 @@ func (p *Prospector) resumeAt(c candidate, ct content, hd *head, size int64) (ev
 			// the original's bytes where it ends.
 			if pos, ok := ct.resumeCopy(e.marks, size); ok {
 				p.log.Info("file is a copy of content already read", "path", c.path, "size", size, "offset", pos.Offset)
-				return pos, true
+				return pos, here
 			}
 			p.log.Info("file starts like content read before but is not a copy of it, reading from the start", "path", c.path)
 		}
 	}
 	// 4. New content.
 	if c.rotated && c.fi.ModTime().Before(p.since) {
-		return event.Position{}, false // an old rotated file: history, not ours
+		return event.Position{}, notNow // an old rotated file: history, not ours
 	}
-	if p.firstRun && c.in.cfg.StartPosition == config.StartEnd && !c.rotated && !ct.gz {
+	if p.firstRun && p.started && c.in.cfg.StartPosition == config.StartEnd && !c.rotated && !ct.gz {
 		// Files present at start with start_position: end begin at their
 		// end; files that appear later are read whole.
-		return event.Position{Offset: endOfLastLine(ct.f, size), TailLen: -1}, true
+		return event.Position{Offset: endOfLastLine(ct.f, size), TailLen: -1}, fromEnd
 	}
-	return event.Position{}, true
+	return event.Position{}, here
 }
 
 // copyOfRunning reports whether the file c (size bytes, whose head matches
