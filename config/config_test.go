@@ -192,3 +192,16 @@ func TestContainerDefaults(t *testing.T) {
 		}
 	}
 }
+
+// The container defaults fill only what the user left out: an explicit
+// value is kept even where it equals the log input's default.
+func TestContainerDefaultsKeepExplicitValues(t *testing.T) {
+	cfg, err := Parse("c.yml", []byte("inputs:\n  - type: container\n    symlinks: false\n    decompress: none\n    rotated_files: []\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := cfg.Inputs[0]
+	if in.Symlinks || in.Decompress != "none" || len(in.RotatedFiles) != 0 {
+		t.Fatalf("explicit values overridden: symlinks %v, decompress %s, rotated_files %v", in.Symlinks, in.Decompress, in.RotatedFiles)
+	}
+}

@@ -81,13 +81,22 @@ func (in *Input) UnmarshalYAML(unmarshal func(any) error) error {
 		return err
 	}
 	if in.Type == InputContainer {
+		// The container defaults apply to the keys the user left out,
+		// never over a value given, even one equal to the log default.
+		var given map[string]any
+		if err := unmarshal(&given); err != nil {
+			return err
+		}
+		set := func(key string) bool { _, ok := given[key]; return ok }
 		// Kubelet's layout: /var/log/containers holds symlinks into
 		// /var/log/pods, and rotated files sit beside the live one.
-		if len(in.Paths) == 0 {
+		if !set("paths") {
 			in.Paths = []string{"/var/log/containers/*.log"}
 		}
-		in.Symlinks = true
-		if len(in.RotatedFiles) == 0 {
+		if !set("symlinks") {
+			in.Symlinks = true
+		}
+		if !set("rotated_files") {
 			for _, p := range in.Paths {
 				switch {
 				case strings.HasPrefix(p, "/var/log/containers/"):
@@ -101,7 +110,7 @@ func (in *Input) UnmarshalYAML(unmarshal func(any) error) error {
 				}
 			}
 		}
-		if in.Decompress == "none" {
+		if !set("decompress") {
 			in.Decompress = "auto"
 		}
 	}

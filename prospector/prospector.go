@@ -96,7 +96,7 @@ type Prospector struct {
 	warned   map[string]string  // path → last open error logged
 	heads    *fpSet[[]*running] // see runningHeads; nil until needed in a scan
 	firstRun bool
-	started  bool // start_position applies: the agent's first configuration
+	started  bool      // start_position applies: the agent's first configuration
 	since    time.Time // unknown rotated files modified after this are read
 	waiting  int       // files held back by harvester_limit at the last scan
 	limits   limitCheck
