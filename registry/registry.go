@@ -55,8 +55,8 @@ func (e Entry) Position() event.Position {
 }
 
 type document struct {
-	Version int     `json:"version"`
-	Files   []Entry `json:"files"`
+	Version int      `json:"version"`
+	Files   *[]Entry `json:"files"`
 }
 
 // Registry is the in-memory state and its file. All methods are safe for
@@ -78,13 +78,19 @@ type Registry struct {
 }
 
 // Open loads the registry at path; a missing file is an empty registry. A file
-// that exists but cannot be decoded yields an error wrapping ErrCorrupt.
+// that exists but cannot be decoded yields an error wrapping ErrCorrupt. A
+// symbolic link is followed: its target is read and written. A dangling
+// link, or anything but a regular file, is an error.
 func Open(path string, interval time.Duration, log *slog.Logger) (*Registry, error) {
-	r := &Registry{path: path, interval: interval, log: log, entries: make(map[string]*Entry)}
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+	real, exists, err := Resolve(path)
+	if err != nil {
+		return nil, err
+	}
+	r := &Registry{path: real, interval: interval, log: log, entries: make(map[string]*Entry)}
+	if !exists {
 		return r, nil
 	}
+	data, err := os.ReadFile(real)
 	if err != nil {
 		return nil, fmt.Errorf("read registry %s: %w", path, err)
 	}
@@ -92,14 +98,51 @@ func Open(path string, interval time.Duration, log *slog.Logger) (*Registry, err
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v (move it aside to start over; files are then read from their start_position)", ErrCorrupt, path, err)
 	}
-	for i := range doc.Files {
-		e := doc.Files[i]
+	for _, e := range *doc.Files {
 		r.entries[e.ID] = &e
 	}
-	if fi, err := os.Stat(path); err == nil {
+	if fi, err := os.Stat(real); err == nil {
 		r.lastWrite = fi.ModTime()
 	}
 	return r, nil
+}
+
+// Resolve is the file the registry at path is kept in (a symbolic link's
+// target) and whether it exists. Anything but a regular file there (a
+// directory, a FIFO, a device, a dangling link) is an error naming it: the
+// registry must never be silently started anew.
+func Resolve(path string) (string, bool, error) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return path, false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("registry %s: %w", path, err)
+	}
+	real := path
+	if fi.Mode()&os.ModeSymlink != 0 {
+		target, err := filepath.EvalSymlinks(path)
+		if err != nil {
+			return "", false, fmt.Errorf("registry %s is a symbolic link that leads nowhere (%v); fix or remove the link", path, err)
+		}
+		if fi, err = os.Stat(target); err != nil {
+			return "", false, fmt.Errorf("registry %s: %w", path, err)
+		}
+		real = target
+	}
+	if !fi.Mode().IsRegular() {
+		what := "a " + fi.Mode().Type().String()
+		switch {
+		case fi.IsDir():
+			what = "a directory"
+		case fi.Mode()&os.ModeNamedPipe != 0:
+			what = "a FIFO"
+		case fi.Mode()&os.ModeDevice != 0:
+			what = "a device"
+		}
+		return "", false, fmt.Errorf("registry %s is not a regular file but %s", path, what)
+	}
+	return real, true, nil
 }
 
 // LastWrite is when the registry file found at Open was last written: about
@@ -129,10 +172,18 @@ func decode(data []byte) (document, error) {
 	if doc.Version != Version {
 		return doc, fmt.Errorf("unsupported version %d (this logship reads version %d)", doc.Version, Version)
 	}
-	for i, e := range doc.Files {
+	if doc.Files == nil {
+		return doc, errors.New(`"files" is missing or null`)
+	}
+	seen := make(map[string]int, len(*doc.Files))
+	for i, e := range *doc.Files {
 		if e.ID == "" || e.Offset < 0 {
 			return doc, fmt.Errorf("files[%d]: invalid entry (id %q, offset %d)", i, e.ID, e.Offset)
 		}
+		if j, dup := seen[e.ID]; dup {
+			return doc, fmt.Errorf("files[%d]: id %q is the id of files[%d] too", i, e.ID, j)
+		}
+		seen[e.ID] = i
 	}
 	return doc, nil
 }
@@ -213,21 +264,22 @@ func (r *Registry) Flush() error {
 		r.mu.Unlock()
 		return nil
 	}
-	doc := document{Version: Version, Files: make([]Entry, 0, len(r.entries))}
+	files := make([]Entry, 0, len(r.entries))
 	for _, e := range r.entries {
-		doc.Files = append(doc.Files, *e)
+		files = append(files, *e)
 	}
 	r.dirty = false
 	r.mu.Unlock()
 
-	slices.SortFunc(doc.Files, func(a, b Entry) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(files, func(a, b Entry) int { return cmp.Compare(a.ID, b.ID) })
+	doc := document{Version: Version, Files: &files}
 	start := time.Now()
 	data, err := json.MarshalIndent(doc, "", "  ")
 	if err == nil {
 		err = writeAtomic(r.path, append(data, '\n'))
 	}
 	if err == nil && r.OnWrite != nil {
-		r.OnWrite(time.Since(start), len(data)+1, len(doc.Files))
+		r.OnWrite(time.Since(start), len(data)+1, len(files))
 	}
 	if err != nil {
 		r.mu.Lock()

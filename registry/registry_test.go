@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -109,10 +110,12 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, e := range doc.Files {
-			if e.ID == "" || e.Offset < 0 {
+		ids := map[string]bool{}
+		for _, e := range *doc.Files {
+			if e.ID == "" || e.Offset < 0 || ids[e.ID] {
 				t.Fatalf("invalid entry accepted: %+v", e)
 			}
+			ids[e.ID] = true
 		}
 	})
 }
@@ -134,4 +137,79 @@ func TestLock(t *testing.T) {
 		t.Fatalf("lock after unlock: %v", err)
 	}
 	l2.Unlock()
+}
+
+// A registry behind a symbolic link is read and written through it: the
+// link stays and its target is updated.
+func TestSymlinkedRegistry(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "real", "registry.json")
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(target, []byte(`{"version":1,"files":[]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "registry.json")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(link, time.Second, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Commit(&event.Source{ID: "1:2", Path: "/a"}, event.Position{Offset: 5})
+	if err := r.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link was replaced: %v %v", fi.Mode(), err)
+	}
+	r2, err := Open(target, time.Second, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := r2.Get("1:2"); !ok || e.Offset != 5 {
+		t.Fatalf("the link's target was not updated: %+v %v", e, ok)
+	}
+}
+
+// What is at registry.path and cannot be a registry is refused with an
+// error that names it, never taken for an empty registry (or waited on).
+func TestRegistryPathRefused(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.json")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dangling := filepath.Join(dir, "dangling.json")
+	if err := os.Symlink(filepath.Join(dir, "nowhere", "registry.json"), dangling); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, c := range []struct{ path, want string }{
+		{fifo, "not a regular file"},
+		{dir, "not a regular file"},
+		{dangling, "leads nowhere"},
+		{write("null.json", `{"version":1,"files":null}`), `"files" is missing or null`},
+		{write("nofiles.json", `{"version":1}`), `"files" is missing or null`},
+		{write("dup.json", `{"version":1,"files":[{"id":"1:2","offset":5},{"id":"1:2","offset":9}]}`), `files[1]: id "1:2" is the id of files[0] too`},
+	} {
+		done := make(chan error, 1)
+		go func() { _, err := Open(c.path, time.Second, slog.Default()); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), c.path) {
+				t.Errorf("%s: %v, want an error naming it and saying %q", c.path, err, c.want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: Open hangs", c.path)
+		}
+	}
 }
