@@ -202,6 +202,9 @@ func (p *pipeline) reload(ctx context.Context, load func() (config.Config, error
 	if err == nil {
 		err = reloadable(cfg, next)
 	}
+	if err == nil {
+		err = Check("the new configuration", next)
+	}
 	if err != nil {
 		log.Error("reload refused; the running configuration stays", "err", err)
 		mon.Reloaded(err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/logship/logship/agent"
 	"github.com/logship/logship/config"
 )
 
@@ -72,6 +73,9 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("no configuration file: use -c FILE\n%s", usage)
 	}
 	cfg, err := config.Load(path)
+	if err == nil && (cmd == "" || cmd == "test config") {
+		err = agent.Check(path, cfg)
+	}
 	if err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}

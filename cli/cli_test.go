@@ -166,3 +166,23 @@ func TestRegistryCommands(t *testing.T) {
 }
 
 func regexpLine(s, re string) bool { return regexp.MustCompile(re).MatchString(s) }
+
+// `test config` runs every check the agent runs at start, not only the
+// file's validation: a topic format that cannot be parsed and a registry
+// path that cannot hold a registry are refused by both.
+func TestTestConfigChecksLikeTheAgent(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "agent.yml")
+	data := "inputs:\n  - paths: [\"" + dir + "/*.log\"]\nregistry: {path: " + dir + "}\noutput: {kafka: {topic: \"logs-%{[fields.service\"}}\n"
+	if err := os.WriteFile(cfg, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range [][]string{{"test", "config"}, {}} {
+		_, err := run(t, append(cmd, "-c", cfg)...)
+		for _, want := range []string{cfg + ": output.kafka.topic: unterminated %{", cfg + ": registry.path: registry " + dir + " is not a regular file but a directory"} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%q: %v, want %q", cmd, err, want)
+			}
+		}
+	}
+}

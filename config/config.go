@@ -309,12 +309,17 @@ func Default() Config {
 	}
 }
 
+// DefaultMaxBytes is the default longest line (and multiline event): under
+// output.kafka.max_message_bytes' default (1,000,000), with room for the
+// event's other fields, so that a truncated line still reaches Kafka.
+const DefaultMaxBytes = 900 * KiB
+
 // DefaultInput returns the defaults of one inputs[] entry.
 func DefaultInput() Input {
 	return Input{
 		Type:          InputLog,
 		StartPosition: StartBeginning,
-		MaxBytes:      MiB,
+		MaxBytes:      DefaultMaxBytes,
 		ScanFrequency: Duration(10 * time.Second),
 		CloseInactive: Duration(5 * time.Minute),
 		Decompress:    "none",

@@ -90,7 +90,7 @@ func TestDefaultsAndExpansion(t *testing.T) {
 		t.Errorf("hosts[0] = %q (default after the first colon)", got)
 	}
 	// Input defaults apply to every input, not only to the first.
-	if in.MaxBytes != MiB || in.ScanFrequency.D() != 10*time.Second || in.StartPosition != StartBeginning {
+	if in.MaxBytes != DefaultMaxBytes || in.ScanFrequency.D() != 10*time.Second || in.StartPosition != StartBeginning {
 		t.Errorf("input defaults not applied: %+v", in)
 	}
 	if cfg.Queue.BatchEvents != 2048 || cfg.Output.Kafka.Codec != CodecJSON || cfg.ShutdownTimeout.D() != 10*time.Second {

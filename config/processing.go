@@ -40,7 +40,7 @@ const (
 
 // UnmarshalYAML fills the defaults before decoding.
 func (m *Multiline) UnmarshalYAML(unmarshal func(any) error) error {
-	*m = Multiline{Type: MultilinePattern, MaxLines: 500, MaxBytes: MiB, Timeout: Duration(5 * time.Second)}
+	*m = Multiline{Type: MultilinePattern, MaxLines: 500, MaxBytes: DefaultMaxBytes, Timeout: Duration(5 * time.Second)}
 	type plain Multiline
 	return unmarshal((*plain)(m))
 }

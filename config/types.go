@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +64,9 @@ func ParseByteSize(s string) (ByteSize, error) {
 	n, err := strconv.ParseInt(num, 10, 64)
 	if err != nil || n < 0 {
 		return 0, fmt.Errorf("invalid size %q (use e.g. \"1MiB\", \"512KiB\", \"16MB\")", s)
+	}
+	if n > math.MaxInt64/int64(mult) {
+		return 0, fmt.Errorf("size %q is too large", s)
 	}
 	return ByteSize(n) * mult, nil
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/bmatcuk/doublestar/v4"
@@ -25,6 +26,14 @@ type validator struct {
 
 func (v *validator) add(path, format string, args ...any) {
 	v.errs = append(v.errs, &Error{File: v.file, Line: lineOf(v.root, path), Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// atLeast checks a duration against the shortest that makes sense: below it
+// the agent would only spin (log, scan or write without pause).
+func (v *validator) atLeast(path string, d Duration, least time.Duration) {
+	if d.D() < least {
+		v.add(path, "%s is shorter than %s", d.D(), least)
+	}
 }
 
 func (v *validator) positive(path string, n int64) {
@@ -66,7 +75,7 @@ func (c *Config) validate(file string, root *yaml.Node) error {
 	if c.Registry.Path == "" {
 		v.add("registry.path", "must not be empty")
 	}
-	v.positive("registry.flush_interval", int64(c.Registry.FlushInterval))
+	v.atLeast("registry.flush_interval", c.Registry.FlushInterval, 10*time.Millisecond)
 
 	q := c.Queue
 	v.positive("queue.max_events", int64(q.MaxEvents))
@@ -75,22 +84,40 @@ func (c *Config) validate(file string, root *yaml.Node) error {
 	if q.BatchEvents > q.MaxEvents && q.MaxEvents > 0 {
 		v.add("queue.batch_events", "%d is more than queue.max_events (%d)", q.BatchEvents, q.MaxEvents)
 	}
-	v.positive("queue.flush_interval", int64(q.FlushInterval))
+	v.atLeast("queue.flush_interval", q.FlushInterval, time.Millisecond)
 
 	c.Output.Kafka.validate(v, "output.kafka")
 
 	v.positive("shutdown_timeout", int64(c.ShutdownTimeout))
 	v.oneOf("logging.level", c.Logging.Level, "debug", "info", "warn", "error")
 	v.oneOf("logging.format", c.Logging.Format, "text", "json")
-	v.positive("logging.metrics.period", int64(c.Logging.Metrics.Period))
+	v.atLeast("logging.metrics.period", c.Logging.Metrics.Period, 100*time.Millisecond)
 	if c.HTTP.Enabled {
 		if _, port, err := net.SplitHostPort(c.HTTP.Listen); err != nil || port == "" {
 			v.add("http.listen", "%q is not host:port", c.HTTP.Listen)
 		}
 	}
-	v.positive("http.ready_window", int64(c.HTTP.ReadyWindow))
+	v.atLeast("http.ready_window", c.HTTP.ReadyWindow, time.Second)
 	if c.HTTP.TopFiles < 0 {
 		v.add("http.top_files", "must not be negative")
+	}
+	// A line cut at max_bytes is shipped, so it must fit in a record.
+	mmb := c.Output.Kafka.MaxMessageBytes
+	for i := range c.Inputs {
+		in := &c.Inputs[i]
+		p := "inputs[" + strconv.Itoa(i) + "]"
+		if mmb > 0 && int64(in.MaxBytes) > int64(mmb) {
+			v.add(p+".max_bytes", "%d is more than output.kafka.max_message_bytes (%d): truncated lines could not be shipped", int64(in.MaxBytes), mmb)
+		}
+		mls := map[string]*Multiline{p + ".multiline": in.Multiline}
+		for j, ps := range in.Parsers {
+			mls[p+".parsers["+strconv.Itoa(j)+"].multiline"] = ps.Multiline
+		}
+		for mp, m := range mls {
+			if m != nil && mmb > 0 && int64(m.MaxBytes) > int64(mmb) {
+				v.add(mp+".max_bytes", "%d is more than output.kafka.max_message_bytes (%d): joined events could not be shipped", int64(m.MaxBytes), mmb)
+			}
+		}
 	}
 	ids := map[string]int{}
 	for i, in := range c.Inputs {
@@ -128,8 +155,8 @@ func (in *Input) validate(v *validator, path string) {
 	}
 	v.oneOf(path+".start_position", in.StartPosition, StartBeginning, StartEnd)
 	v.positive(path+".max_bytes", int64(in.MaxBytes))
-	v.positive(path+".scan_frequency", int64(in.ScanFrequency))
-	v.positive(path+".close_inactive", int64(in.CloseInactive))
+	v.atLeast(path+".scan_frequency", in.ScanFrequency, 100*time.Millisecond)
+	v.atLeast(path+".close_inactive", in.CloseInactive, 100*time.Millisecond)
 	for j, p := range in.RotatedFiles {
 		if !doublestar.ValidatePathPattern(p) {
 			v.add(path+".rotated_files["+strconv.Itoa(j)+"]", "%q is not a valid glob", p)
@@ -208,23 +235,23 @@ func (k *Kafka) validate(v *validator, path string) {
 		v.add(path+".idempotent", "needs required_acks: -1")
 	}
 	v.positive(path+".max_in_flight", int64(k.MaxInFlight))
-	v.positive(path+".retry.backoff", int64(k.Retry.Backoff))
+	v.atLeast(path+".retry.backoff", k.Retry.Backoff, time.Millisecond)
 	if k.Retry.MaxBackoff < k.Retry.Backoff {
 		v.add(path+".retry.max_backoff", "%s is less than retry.backoff (%s)", k.Retry.MaxBackoff.D(), k.Retry.Backoff.D())
 	}
-	v.positive(path+".broker_timeout", int64(k.BrokerTimeout))
-	v.positive(path+".timeout", int64(k.Timeout))
+	v.atLeast(path+".broker_timeout", k.BrokerTimeout, 100*time.Millisecond)
+	v.atLeast(path+".timeout", k.Timeout, 100*time.Millisecond)
 	if k.KeepAlive < 0 {
 		v.add(path+".keep_alive", "must not be negative")
 	}
-	v.positive(path+".metadata.refresh_frequency", int64(k.Metadata.RefreshFrequency))
+	v.atLeast(path+".metadata.refresh_frequency", k.Metadata.RefreshFrequency, time.Second)
 	if k.Metadata.Retry.Max < 0 {
 		v.add(path+".metadata.retry.max", "must not be negative")
 	}
 	if k.BulkMaxSize < 0 {
 		v.add(path+".bulk_max_size", "must not be negative (0 means no limit)")
 	}
-	v.positive(path+".bulk_flush_frequency", int64(k.BulkFlushFrequency))
+	v.atLeast(path+".bulk_flush_frequency", k.BulkFlushFrequency, time.Millisecond)
 	v.oneOf(path+".on_permanent_error", k.OnPermanentError, PermanentDrop, PermanentDeadLetter)
 	if k.OnPermanentError == PermanentDeadLetter {
 		if k.DeadLetter.Path == "" {
