@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/monitor"
@@ -130,8 +131,29 @@ func (p *pipeline) stop(ctx context.Context) {
 	}
 	p.out.Close()
 	p.stopOut()
-	p.outWG.Wait()
+	// sarama's close waits for its own retries, however long the brokers
+	// are gone: past shutdown_timeout (and a moment for a producer that
+	// closes at once), the stop goes on without it, and what it still
+	// acknowledges meanwhile is committed as usual.
+	outDone := make(chan struct{})
+	go func() { p.outWG.Wait(); close(outDone) }()
+	grace := time.NewTimer(time.Until(deadlineOf(deadline)) + closeGrace)
+	defer grace.Stop()
+	select {
+	case <-outDone:
+	case <-grace.C:
+		p.log.Warn("kafka producer still closing after shutdown_timeout; not waiting for it")
+	}
 	p.stopSp()
+}
+
+// closeGrace is how long past shutdown_timeout a stop waits for the Kafka
+// producer to close.
+const closeGrace = time.Second
+
+func deadlineOf(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
 }
 
 // snapshot reads the stages' counters.
