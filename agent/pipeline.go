@@ -58,6 +58,9 @@ func startPipeline(ctx context.Context, cfg config.Config, host string, reg *reg
 	if reloaded {
 		pr.Reloaded()
 	}
+	if k.Codec == config.CodecRaw {
+		pr.KeepBytes()
+	}
 	pods, err := podWatcher(cfg.Inputs, log)
 	if err != nil {
 		return nil, err

@@ -53,6 +53,9 @@ type Config struct {
 	OnTruncate func(fp event.FingerprintValue, pos event.Position, marks []event.Position)
 	// Encoding decodes the file's lines to UTF-8.
 	Encoding Encoding
+	// KeepBytes ships a UTF-8 file's lines as they are written, invalid
+	// UTF-8 included, rather than repaired and flagged (codec raw).
+	KeepBytes bool
 	// Pipeline, if set, makes the processor that shapes this file's lines
 	// into events (multiline, container formats, parsers, filters,
 	// processors). Without one, each line is an event as it is.
@@ -153,6 +156,7 @@ type Harvester struct {
 	sentPos event.Position
 
 	dec        *decoder
+	keepBytes  bool           // the line's bytes as they are (KeepBytes, UTF-8)
 	bigEndian  bool           // UTF-16 byte order
 	prev       byte           // UTF-16: the byte before the data being split
 	proc       Processor      // nil without a pipeline
@@ -176,6 +180,7 @@ func New(cfg Config, src *event.Source, f *os.File, start event.Position, out ch
 		log:   log.With("component", "harvester", "path", src.Path),
 		start: start, pos: start.Offset, lineStart: start.Offset, sentEnd: -1,
 		dec: cfg.Encoding.decoder(cfg.Encoding.bigEndian), bigEndian: cfg.Encoding.bigEndian,
+		keepBytes: cfg.KeepBytes && cfg.Encoding.enc == nil && !cfg.Encoding.utf16,
 	}
 }
 
@@ -544,7 +549,10 @@ func (h *Harvester) emit(ctx context.Context, line []byte, end int64) error {
 			text = text[len(utf8BOM):]
 		}
 	}
-	text, invalid := h.dec.decode(text)
+	invalid := false
+	if !h.keepBytes {
+		text, invalid = h.dec.decode(text)
+	}
 	var flags event.Flag
 	if invalid {
 		flags |= event.FlagInvalidUTF8

@@ -114,6 +114,12 @@ func TestSplit(t *testing.T) {
 			want:   []line{{"0123456789", 0, 11, false}},
 		},
 		{
+			name:   "invalid UTF-8 kept as written with KeepBytes",
+			writes: []string{"bad \xff\xfe bytes\n"},
+			cfg:    Config{KeepBytes: true},
+			want:   []line{{"bad \xff\xfe bytes", 0, 13, false}},
+		},
+		{
 			name:   "small chunks",
 			writes: []string{"a\nb\nc\nd\ne\n"},
 			cfg:    Config{ChunkEvents: 2, ChunkBytes: 3},

@@ -155,6 +155,15 @@ func New(inputs []config.Input, out chan<- *event.Chunk, reg Registry, log *slog
 // Call it before Run.
 func (p *Prospector) Reloaded() { p.started = false }
 
+// KeepBytes makes every harvester ship its UTF-8 lines as written, invalid
+// UTF-8 included (codec raw promises the line as written). Call it before
+// Run.
+func (p *Prospector) KeepBytes() {
+	for _, in := range p.inputs {
+		in.hcfg.KeepBytes = true
+	}
+}
+
 // UsePipeline makes the harvesters of input i shape their lines with the
 // processors pipeline makes (one per file). Call it before Run.
 func (p *Prospector) UsePipeline(i int, pipeline func(*event.Source) harvester.Processor) {

@@ -104,3 +104,35 @@ func BenchmarkEncodeDoc(b *testing.B) {
 		buf = enc.appendValue(buf[:0], e)
 	}
 }
+
+// A line within max_message_bytes whose encoding is not (escapes, invalid
+// UTF-8 made U+FFFD) is cut to fit and flagged truncated, not rejected.
+func TestFitCutsLineThatGrowsWhenEncoded(t *testing.T) {
+	k := kafkaCfg("json")
+	k.MaxMessageBytes = 1000
+	o, err := New(k, "h", testLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &event.Source{Path: "/a.log", Input: &event.Input{Type: "log"}}
+	for _, line := range []string{strings.Repeat(`"`, 900), strings.Repeat("\xff", 900), "é" + strings.Repeat("\x01", 600)} {
+		e := &event.Event{Source: src, Line: []byte(line), Time: time.Now()}
+		maxValue := k.MaxMessageBytes - recordOverhead
+		v := o.fit(o.enc.appendValue(nil, e), 0, e, maxValue)
+		var m struct {
+			Message string `json:"message"`
+			Log     struct {
+				Flags []string `json:"flags"`
+			} `json:"log"`
+		}
+		if err := json.Unmarshal(v, &m); err != nil {
+			t.Fatalf("not JSON: %v", err)
+		}
+		if len(v) > maxValue || !e.Truncated || len(m.Log.Flags) == 0 || m.Log.Flags[0] != "truncated" || len(m.Message) == 0 {
+			t.Fatalf("%d-byte value (max %d), truncated %v, flags %v, message of %d bytes", len(v), maxValue, e.Truncated, m.Log.Flags, len(m.Message))
+		}
+		if !utf8.Valid(e.Line) && utf8.Valid([]byte(line)) {
+			t.Fatal("cut inside a character")
+		}
+	}
+}

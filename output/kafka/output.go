@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/IBM/sarama"
 
@@ -474,6 +475,9 @@ func (o *Output) Publish(ctx context.Context, b *spooler.Batch) error {
 		start := len(buf)
 		buf = o.enc.appendValue(buf, e)
 		st.metas[i] = msgMeta{batch: st, event: e}
+		if len(buf)-start > maxValue && e.Doc == nil && len(e.Line) <= maxValue {
+			buf = o.fit(buf, start, e, maxValue)
+		}
 		m := &st.msgs[i]
 		*m = sarama.ProducerMessage{Topic: o.cfg.Topic, Value: sarama.ByteEncoder(buf[start:len(buf):len(buf)]), Metadata: &st.metas[i]}
 		if len(buf)-start > maxValue {
@@ -512,6 +516,34 @@ func (o *Output) Publish(ctx context.Context, b *spooler.Batch) error {
 		o.published.Add(1)
 	}
 	return nil
+}
+
+// fit cuts the line of an event whose value (from start in buf) is over
+// maxValue though its line is not, so that it is shipped cut and flagged
+// truncated, as a line over max_bytes is, rather than rejected: a line
+// within max_bytes (at most max_message_bytes) can still grow past
+// max_message_bytes when encoded (escapes, invalid UTF-8 made U+FFFD, the
+// event's fields). An event whose line alone is too large follows
+// on_permanent_error.
+func (o *Output) fit(buf []byte, start int, e *event.Event, maxValue int) []byte {
+	for range 8 { // cut in proportion to how the line grew: rarely a second pass
+		size := len(buf) - start
+		if size <= maxValue {
+			break
+		}
+		// As much as fits if the rest of the event is what grew, or
+		// the line's share if the line did; the next pass tells.
+		keep := max(len(e.Line)-(size-maxValue), len(e.Line)*maxValue/size-8)
+		for keep > 0 && !utf8.RuneStart(e.Line[keep]) {
+			keep--
+		}
+		if keep <= 0 {
+			break // the line is not what is too large
+		}
+		e.Line, e.Truncated = e.Line[:keep], true
+		buf = o.enc.appendValue(buf[:start], e)
+	}
+	return buf
 }
 
 // Drain waits until every published event is acknowledged or ctx is done.
