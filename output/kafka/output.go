@@ -63,6 +63,11 @@ type Output struct {
 	rejectMu   sync.Mutex
 	dropped    map[string]int64
 	deadLetter map[string]int64
+	// Rejections wait here for rejectLoop, which writes the dead letter
+	// file: its I/O and fsync stay off the goroutines that drain sarama
+	// and publish. Bounded by the events in flight.
+	rejectQ   []rejection
+	rejectAdd chan struct{} // capacity 1
 
 	// reachable is whether brokers answered the last probe or delivery.
 	reachable                 atomic.Bool
@@ -110,10 +115,10 @@ func New(cfg config.Kafka, hostName string, log *slog.Logger) (*Output, error) {
 		router:   rt,
 		ready:    make(chan struct{}),
 		stop:     make(chan struct{}),
-		retryAdd: make(chan struct{}, 1),
-		idle:     make(chan struct{}, 1),
-		slots:    make(chan struct{}, cfg.MaxInFlight),
-		dropped:  make(map[string]int64), deadLetter: make(map[string]int64),
+		retryAdd: make(chan struct{}, 1), rejectAdd: make(chan struct{}, 1),
+		idle:    make(chan struct{}, 1),
+		slots:   make(chan struct{}, cfg.MaxInFlight),
+		dropped: make(map[string]int64), deadLetter: make(map[string]int64),
 	}
 	if cfg.OnPermanentError == config.PermanentDeadLetter {
 		o.dead = &deadLetter{path: cfg.DeadLetter.Path, maxSize: int64(cfg.DeadLetter.MaxSize)}
@@ -184,8 +189,14 @@ func (o *Output) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { o.retryLoop() })
 	wg.Go(func() { o.probeLoop() })
+	wg.Go(func() { o.rejectLoop() })
 	o.drain(p)
 	wg.Wait()
+	if o.dead != nil {
+		if err := o.dead.close(); err != nil {
+			o.log.Error("dead letter file close failed", "path", o.cfg.DeadLetter.Path, "err", err)
+		}
+	}
 	return nil
 }
 
@@ -295,9 +306,50 @@ func (o *Output) done(st *batchState) {
 	}
 }
 
-// reject settles an event Kafka will never take: it is dropped or written
-// to the dead letter file, counted, logged, and its offset may advance.
+// rejection is an event Kafka will never take, waiting for rejectLoop.
+type rejection struct {
+	st     *batchState
+	e      *event.Event
+	reason string
+	err    error
+}
+
+// reject queues an event Kafka will never take for rejectLoop. It never
+// blocks.
 func (o *Output) reject(st *batchState, e *event.Event, reason string, cause error) {
+	o.rejectMu.Lock()
+	o.rejectQ = append(o.rejectQ, rejection{st, e, reason, cause})
+	o.rejectMu.Unlock()
+	select {
+	case o.rejectAdd <- struct{}{}:
+	default:
+	}
+}
+
+// rejectLoop settles rejected events until Close: each is dropped or
+// written to the dead letter file (durably, before its offset may move),
+// counted and logged. Events still queued at Close stay unacknowledged.
+func (o *Output) rejectLoop() {
+	for {
+		select {
+		case <-o.stop:
+			return
+		case <-o.rejectAdd:
+		}
+		o.rejectMu.Lock()
+		q := o.rejectQ
+		o.rejectQ = nil
+		o.rejectMu.Unlock()
+		for _, r := range q {
+			o.settleRejected(r.st, r.e, r.reason, r.err)
+		}
+	}
+}
+
+// settleRejected drops an event Kafka will never take or writes it to the
+// dead letter file; either way it is counted and logged, and its offset
+// may advance.
+func (o *Output) settleRejected(st *batchState, e *event.Event, reason string, cause error) {
 	policy := config.PermanentDrop
 	if o.dead != nil {
 		policy = config.PermanentDeadLetter
@@ -464,12 +516,7 @@ func (o *Output) Publish(ctx context.Context, b *spooler.Batch) error {
 	buf, hs := st.buf[:0], st.headers[:0]
 	maxValue := o.cfg.MaxMessageBytes - recordOverhead
 	simple := o.router.simple()
-	type rejection struct {
-		i      int
-		reason string
-		err    error
-	}
-	var rejected []rejection
+	var rejected []rejection // in event order
 	for i := range b.Events {
 		e := &b.Events[i]
 		start := len(buf)
@@ -482,12 +529,12 @@ func (o *Output) Publish(ctx context.Context, b *spooler.Batch) error {
 		*m = sarama.ProducerMessage{Topic: o.cfg.Topic, Value: sarama.ByteEncoder(buf[start:len(buf):len(buf)]), Metadata: &st.metas[i]}
 		if len(buf)-start > maxValue {
 			buf = buf[:start]
-			rejected = append(rejected, rejection{i, ReasonTooLarge, fmt.Errorf("event of %d bytes is over max_message_bytes (%d)", len(e.Line), o.cfg.MaxMessageBytes)})
+			rejected = append(rejected, rejection{st, e, ReasonTooLarge, fmt.Errorf("event of %d bytes is over max_message_bytes (%d)", len(e.Line), o.cfg.MaxMessageBytes)})
 			continue
 		}
 		if !simple {
 			if err := o.router.route(m, e); err != nil {
-				rejected = append(rejected, rejection{i, ReasonRouting, err})
+				rejected = append(rejected, rejection{st, e, ReasonRouting, err})
 				continue
 			}
 		}
@@ -501,10 +548,10 @@ func (o *Output) Publish(ctx context.Context, b *spooler.Batch) error {
 	o.inflight.Add(int64(n))
 	next := 0
 	for i := range st.msgs {
-		if next < len(rejected) && rejected[next].i == i {
+		if next < len(rejected) && rejected[next].e == &b.Events[i] {
 			r := rejected[next]
 			next++
-			o.reject(st, &b.Events[i], r.reason, r.err)
+			o.reject(r.st, r.e, r.reason, r.err)
 			continue
 		}
 		if !o.send(ctx, &st.msgs[i]) {
@@ -566,9 +613,6 @@ func (o *Output) Drain(ctx context.Context) error {
 func (o *Output) Close() {
 	o.stopOnce.Do(func() {
 		close(o.stop) // releases senders waiting on the producer's input
-		if o.dead != nil {
-			defer o.dead.close()
-		}
 		o.sendMu.Lock()
 		defer o.sendMu.Unlock()
 		o.closed = true

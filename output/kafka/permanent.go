@@ -78,8 +78,11 @@ func (d *deadLetter) write(e *event.Event, topic, reason string, cause error) er
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.f != nil && d.size+int64(len(line)) > d.maxSize {
-		d.f.Close()
+		err := d.f.Close()
 		d.f = nil
+		if err != nil {
+			return fmt.Errorf("close dead letter file: %w", err)
+		}
 		if err := os.Rename(d.path, d.path+".1"); err != nil {
 			return fmt.Errorf("rotate dead letter file: %w", err)
 		}
@@ -101,14 +104,20 @@ func (d *deadLetter) write(e *event.Event, topic, reason string, cause error) er
 	}
 	n, err := d.f.Write(line)
 	d.size += int64(n)
-	return err
+	if err != nil {
+		return err
+	}
+	// On disk before the event's offset may move past it.
+	return d.f.Sync()
 }
 
-func (d *deadLetter) close() {
+func (d *deadLetter) close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.f != nil {
-		d.f.Close()
-		d.f = nil
+	if d.f == nil {
+		return nil
 	}
+	err := d.f.Close()
+	d.f = nil
+	return err
 }
