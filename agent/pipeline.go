@@ -96,7 +96,11 @@ func startPipeline(ctx context.Context, cfg config.Config, host string, reg *reg
 		}
 	})
 	if pods != nil {
-		p.prWG.Go(func() { _ = pods.Run(prCtx) })
+		p.prWG.Go(func() {
+			if err := pods.Run(prCtx); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("pod metadata watch stopped; events carry what their paths tell", "err", err)
+			}
+		})
 	}
 	p.prWG.Go(func() {
 		if err := pr.Run(prCtx); err != nil {

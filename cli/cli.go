@@ -81,7 +81,10 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	switch cmd {
 	case "":
-		log := newLogger(cfg.Logging, os.Stderr)
+		log, err := newLogger(cfg.Logging, os.Stderr)
+		if err != nil {
+			return err
+		}
 		sarama.Logger = saramaLogger{log.With("component", "sarama")}
 		return runAgent(ctx, cfg, path, log)
 	case "test config":
@@ -102,14 +105,16 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 }
 
-func newLogger(c config.Logging, w io.Writer) *slog.Logger {
+func newLogger(c config.Logging, w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level))
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		return nil, fmt.Errorf("logging.level: %w", err)
+	}
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(slog.NewTextHandler(w, opts)), nil
 }
 
 // saramaLogger sends sarama's chatter to slog at debug level.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -184,5 +185,11 @@ func TestTestConfigChecksLikeTheAgent(t *testing.T) {
 				t.Errorf("%q: %v, want %q", cmd, err, want)
 			}
 		}
+	}
+}
+
+func TestLoggerLevelRefused(t *testing.T) {
+	if _, err := newLogger(config.Logging{Level: "verbose"}, io.Discard); err == nil || !strings.Contains(err.Error(), "logging.level") {
+		t.Fatalf("level verbose: %v", err)
 	}
 }

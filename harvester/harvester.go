@@ -306,7 +306,9 @@ func (h *Harvester) Run(ctx context.Context) (err error) {
 		if err != nil {
 			return fmt.Errorf("stat %s: %w", h.src.Path, err)
 		}
-		if h.wasTruncated(fi.Size()) {
+		if truncated, err := h.wasTruncated(fi.Size()); err != nil {
+			return err
+		} else if truncated {
 			if err := h.restart(ctx); err != nil {
 				return err
 			}
@@ -345,7 +347,13 @@ func (h *Harvester) Run(ctx context.Context) (err error) {
 		}
 		// Look before reading on: a file truncated and written again while
 		// we waited must not be read from the middle of its new content.
-		if fi, err := h.f.Stat(); err == nil && h.wasTruncated(fi.Size()) {
+		fi, err = h.f.Stat()
+		if err != nil {
+			return fmt.Errorf("stat %s: %w", h.src.Path, err)
+		}
+		if truncated, err := h.wasTruncated(fi.Size()); err != nil {
+			return err
+		} else if truncated {
 			if err := h.restart(ctx); err != nil {
 				return err
 			}
@@ -414,28 +422,39 @@ func (h *Harvester) complete(ctx context.Context, why error) error {
 }
 
 // wasTruncated reports whether the file is no longer the one read up to
-// pos: shorter than pos, or different in the bytes before the last line end.
-func (h *Harvester) wasTruncated(size int64) bool {
+// pos: shorter than pos, or different in the bytes before the last line end
+// or in its head. An error reading it says neither: it is returned.
+func (h *Harvester) wasTruncated(size int64) (bool, error) {
 	if size < h.pos {
 		h.log.Warn("file truncated, reading from the start", "size", size, "offset", h.pos)
-		return true
+		return true, nil
 	}
-	if h.lineStart > 0 && (!h.Position().Check(h.f) || !h.sameHead()) {
+	if h.lineStart == 0 {
+		return false, nil
+	}
+	same, err := h.sameHead()
+	if err != nil {
+		return false, err
+	}
+	if !same || !h.Position().Check(h.f) {
 		h.log.Warn("file truncated and written again, reading from the start", "size", size, "offset", h.pos)
-		return true
+		return true, nil
 	}
-	return false
+	return false, nil
 }
 
 // sameHead reports whether the file still starts with the bytes it was
 // fingerprinted by.
-func (h *Harvester) sameHead() bool {
+func (h *Harvester) sameHead() (bool, error) {
 	fp := h.src.Fingerprint.Load()
 	if fp.Len == 0 {
-		return true
+		return true, nil
 	}
 	now, err := event.HashHead(h.f, fp.Len)
-	return err != nil || now == fp
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", h.src.Path, err)
+	}
+	return now == fp, nil
 }
 
 // restart reads the file again from its start after a truncation. Events

@@ -2,6 +2,7 @@ package prospector
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -418,7 +419,12 @@ func (p *Prospector) resumeAt(c candidate, ct content, hd *head, size int64) (ev
 	if p.firstRun && p.started && c.in.cfg.StartPosition == config.StartEnd && !c.rotated && !ct.gz {
 		// Files present at start with start_position: end begin at their
 		// end; files that appear later are read whole.
-		return event.Position{Offset: endOfLastLine(ct.f, size), TailLen: -1}, fromEnd
+		end, err := endOfLastLine(ct.f, size)
+		if err != nil {
+			p.log.Error("cannot read file, will retry", "path", c.path, "err", err)
+			return event.Position{}, notNow
+		}
+		return event.Position{Offset: end, TailLen: -1}, fromEnd
 	}
 	return event.Position{}, here
 }
@@ -458,17 +464,20 @@ func sameID(fi os.FileInfo, id fileID) bool {
 }
 
 // endOfLastLine is the offset just after the last newline before size.
-func endOfLastLine(f *os.File, size int64) int64 {
+func endOfLastLine(f *os.File, size int64) (int64, error) {
 	buf := make([]byte, 4096)
 	for end := size; end > 0; {
 		start := max(0, end-int64(len(buf)))
-		n, _ := f.ReadAt(buf[:end-start], start)
+		n, err := f.ReadAt(buf[:end-start], start)
+		if err != nil && !(err == io.EOF && n == int(end-start)) {
+			return 0, err
+		}
 		for i := n - 1; i >= 0; i-- {
 			if buf[i] == '\n' {
-				return start + int64(i) + 1
+				return start + int64(i) + 1, nil
 			}
 		}
 		end = start
 	}
-	return 0
+	return 0, nil
 }
