@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/internal/backoff"
+	"github.com/logship/logship/internal/ratelog"
 )
 
 // Config says how a harvester reads.
@@ -156,7 +158,8 @@ type Harvester struct {
 	sentPos event.Position
 
 	dec        *decoder
-	keepBytes  bool           // the line's bytes as they are (KeepBytes, UTF-8)
+	keepBytes  bool // the line's bytes as they are (KeepBytes, UTF-8)
+	truncLog   *ratelog.Logger
 	bigEndian  bool           // UTF-16 byte order
 	prev       byte           // UTF-16: the byte before the data being split
 	proc       Processor      // nil without a pipeline
@@ -181,6 +184,7 @@ func New(cfg Config, src *event.Source, f *os.File, start event.Position, out ch
 		start: start, pos: start.Offset, lineStart: start.Offset, sentEnd: -1,
 		dec: cfg.Encoding.decoder(cfg.Encoding.bigEndian), bigEndian: cfg.Encoding.bigEndian,
 		keepBytes: cfg.KeepBytes && cfg.Encoding.enc == nil && !cfg.Encoding.utf16,
+		truncLog:  ratelog.New(truncatedEvery),
 	}
 }
 
@@ -260,7 +264,7 @@ func (h *Harvester) Run(ctx context.Context) (err error) {
 	// without one.
 	var buf []byte
 	defer func() { putReadBuffer(buf) }()
-	backoff := h.cfg.Backoff
+	waits := 0 // at end of file since the last read
 	lastRead := h.now()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -274,7 +278,7 @@ func (h *Harvester) Run(ctx context.Context) (err error) {
 			h.readLen = n
 			h.readTime = h.now()
 			lastRead = h.readTime
-			backoff = h.cfg.Backoff
+			waits = 0
 			if err := h.split(ctx, buf[:n]); err != nil {
 				return err
 			}
@@ -328,7 +332,7 @@ func (h *Harvester) Run(ctx context.Context) (err error) {
 		case h.now().Sub(lastRead) >= h.cfg.CloseInactive:
 			return h.complete(ctx, ErrInactive)
 		}
-		wait := backoff
+		wait := backoff.Delay(h.cfg.Backoff, h.cfg.MaxBackoff, waits+1)
 		if h.proc != nil {
 			if d := h.proc.Deadline(); !d.IsZero() {
 				wait = max(min(wait, d.Sub(h.now())), time.Millisecond)
@@ -343,7 +347,7 @@ func (h *Harvester) Run(ctx context.Context) (err error) {
 		case <-h.wake:
 			timer.Stop()
 		case <-timer.C:
-			backoff = min(2*backoff, h.cfg.MaxBackoff)
+			waits++
 		}
 		// Look before reading on: a file truncated and written again while
 		// we waited must not be read from the middle of its new content.
@@ -716,8 +720,12 @@ func (h *Harvester) room(ctx context.Context, n int) (*event.Chunk, []byte, erro
 
 func (h *Harvester) truncatedLine(offset int64) {
 	h.stats.Truncated.Add(1)
-	h.log.Warn("line truncated", "offset", offset, "max_bytes", h.cfg.MaxBytes)
+	h.truncLog.Log(h.log, slog.LevelWarn, "line truncated", "offset", offset, "max_bytes", h.cfg.MaxBytes)
 }
+
+// truncatedEvery is how often a file's truncated lines are logged; all are
+// counted.
+const truncatedEvery = 10 * time.Second
 
 // chunkFullFlush sends the chunk once it is full.
 func (h *Harvester) chunkFullFlush(ctx context.Context) error {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -398,4 +399,43 @@ func TestFingerprintGrows(t *testing.T) {
 	if got := src.Fingerprint.Load(); got.Len != event.FingerprintSize || got == fp {
 		t.Fatalf("fingerprint %+v, was %+v", got, fp)
 	}
+}
+
+// A file of over-long lines is counted line by line but logged at most once
+// per interval, not once a line.
+func TestTruncatedLinesLoggedAtARate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.log")
+	appendFile(t, path, strings.Repeat(strings.Repeat("x", 50)+"\n", 100))
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	stats := new(Stats)
+	out := make(chan *event.Chunk, 100)
+	h := New(Config{MaxBytes: 10, CloseEOF: true}, &event.Source{ID: "x", Path: path}, f, event.Position{}, out, nil, stats,
+		slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil)))
+	if err := h.Run(t.Context()); !errors.Is(err, ErrEOF) {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := stats.Truncated.Load(); n != 100 {
+		t.Fatalf("%d truncated lines counted, want 100", n)
+	}
+	if n := strings.Count(logs.String(), "line truncated"); n != 1 {
+		t.Fatalf("logged %d times, want once:\n%s", n, logs.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

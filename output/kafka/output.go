@@ -16,6 +16,8 @@ import (
 
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/internal/backoff"
+	"github.com/logship/logship/internal/ratelog"
 	"github.com/logship/logship/spooler"
 )
 
@@ -74,8 +76,12 @@ type Output struct {
 	published, acked, retries atomic.Int64
 	failures                  atomic.Int64
 	lastDelivery              atomic.Int64 // unix nanoseconds
-	failLog                   rateLog
+	failLog                   *ratelog.Logger
 }
+
+// failEvery is how often failed deliveries are logged during an outage;
+// all are counted.
+const failEvery = 10 * time.Second
 
 // msgMeta travels in a ProducerMessage's Metadata.
 type msgMeta struct {
@@ -119,6 +125,7 @@ func New(cfg config.Kafka, hostName string, log *slog.Logger) (*Output, error) {
 		idle:    make(chan struct{}, 1),
 		slots:   make(chan struct{}, cfg.MaxInFlight),
 		dropped: make(map[string]int64), deadLetter: make(map[string]int64),
+		failLog: ratelog.New(failEvery),
 	}
 	if cfg.OnPermanentError == config.PermanentDeadLetter {
 		o.dead = &deadLetter{path: cfg.DeadLetter.Path, maxSize: int64(cfg.DeadLetter.MaxSize)}
@@ -231,28 +238,27 @@ func (o *Output) probe() error {
 }
 
 func (o *Output) connect(ctx context.Context) (sarama.AsyncProducer, error) {
-	backoff := 500 * time.Millisecond
-	for {
+	for attempt := 1; ; attempt++ {
+		wait := backoff.Delay(500*time.Millisecond, 30*time.Second, attempt)
 		p, err := o.newPro()
 		if err == nil {
 			o.log.Info("connected to kafka", "hosts", o.cfg.Hosts, "topic", o.cfg.Topic)
 			return p, nil
 		}
 		if errors.Is(err, errBrokerTooOld) {
-			o.log.Error("kafka broker too old", "err", err, "retry_in", backoff)
+			o.log.Error("kafka broker too old", "err", err, "retry_in", wait)
 		} else if msg := authError(err, o.cfg.SASL.Mechanism != ""); msg != "" {
-			o.log.Error(msg, "hosts", o.cfg.Hosts, "err", err, "retry_in", backoff)
+			o.log.Error(msg, "hosts", o.cfg.Hosts, "err", err, "retry_in", wait)
 		} else {
-			o.log.Warn("kafka unreachable, retrying", "hosts", o.cfg.Hosts, "err", err, "retry_in", backoff)
+			o.log.Warn("kafka unreachable, retrying", "hosts", o.cfg.Hosts, "err", err, "retry_in", wait)
 		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-o.stop:
 			return nil, errors.New("output closed before connecting")
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
-		backoff = min(2*backoff, 30*time.Second)
 	}
 }
 
@@ -379,7 +385,7 @@ func (o *Output) failed(pe *sarama.ProducerError) {
 		o.reject(meta.batch, meta.event, reason, pe.Err)
 		return
 	}
-	o.failLog.log(o.log, "kafka delivery failed, retrying", "topic", pe.Msg.Topic, "err", pe.Err)
+	o.failLog.Log(o.log, slog.LevelWarn, "kafka delivery failed, retrying", "topic", pe.Msg.Topic, "err", pe.Err)
 	o.failures.Add(1)
 	if unreachable(pe.Err) {
 		o.reachable.Store(false)
@@ -443,8 +449,7 @@ func (o *Output) retryLoop() {
 
 // retryBackoff is retry.backoff doubling per attempt, at most retry.max_backoff.
 func (o *Output) retryBackoff(attempts int) time.Duration {
-	d := o.cfg.Retry.Backoff.D() << min(attempts-1, 16)
-	return min(d, o.cfg.Retry.MaxBackoff.D())
+	return backoff.Delay(o.cfg.Retry.Backoff.D(), o.cfg.Retry.MaxBackoff.D(), attempts)
 }
 
 // send puts m on the producer's input unless the output is closing. It
@@ -620,26 +625,6 @@ func (o *Output) Close() {
 			o.producer.AsyncClose()
 		}
 	})
-}
-
-// rateLog logs a message at most once a second, with how often it happened.
-type rateLog struct {
-	mu    sync.Mutex
-	last  time.Time
-	count int
-}
-
-func (r *rateLog) log(l *slog.Logger, msg string, args ...any) {
-	r.mu.Lock()
-	r.count++
-	if time.Since(r.last) < time.Second {
-		r.mu.Unlock()
-		return
-	}
-	n := r.count
-	r.count, r.last = 0, time.Now()
-	r.mu.Unlock()
-	l.Warn(msg, append(args, "count", n)...)
 }
 
 // unreachable reports whether a delivery failed for want of a broker rather
