@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/IBM/sarama"
 
@@ -71,8 +68,10 @@ type Output struct {
 	rejectQ   []rejection
 	rejectAdd chan struct{} // capacity 1
 
-	// reachable is whether brokers answered the last probe or delivery.
+	// reachable is whether brokers answered the last probe or delivery,
+	// and acknowledge what is in flight (see health.go).
 	reachable                 atomic.Bool
+	busySince                 atomic.Int64 // unix nanoseconds: inflight last rose from zero
 	published, acked, retries atomic.Int64
 	failures                  atomic.Int64
 	lastDelivery              atomic.Int64 // unix nanoseconds
@@ -207,36 +206,6 @@ func (o *Output) Run(ctx context.Context) error {
 	return nil
 }
 
-// probeInterval is how often an idle output checks that a broker answers,
-// so Stats.Connected follows the brokers with nothing to send. While events
-// flow, their results say it and no probe is made (a fleet of agents should
-// not dial the brokers for nothing).
-const probeInterval = 30 * time.Second
-
-// probeLoop probes the brokers when nothing was delivered for a
-// probeInterval, until Close.
-func (o *Output) probeLoop() {
-	t := time.NewTicker(probeInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-o.stop:
-			return
-		case <-t.C:
-			if last := o.lastDelivery.Load(); last != 0 && time.Since(time.Unix(0, last)) < probeInterval {
-				continue
-			}
-			o.reachable.Store(o.probe() == nil)
-		}
-	}
-}
-
-// probe reports whether any broker answers an ApiVersions request.
-func (o *Output) probe() error {
-	_, _, err := firstAnswer(o.cfg.Hosts, o.sc)
-	return err
-}
-
 func (o *Output) connect(ctx context.Context) (sarama.AsyncProducer, error) {
 	for attempt := 1; ; attempt++ {
 		wait := backoff.Delay(500*time.Millisecond, 30*time.Second, attempt)
@@ -296,7 +265,7 @@ func (o *Output) done(st *batchState) {
 	n := len(st.msgs)
 	o.acked.Add(int64(n))
 	o.lastDelivery.Store(time.Now().UnixNano())
-	o.reachable.Store(true)
+	o.setReachable(true, "kafka acknowledging again")
 	st.batch.Ack(n)
 	clear(st.msgs) // drop references to values and metadata
 	clear(st.metas)
@@ -310,292 +279,6 @@ func (o *Output) done(st *batchState) {
 		default:
 		}
 	}
-}
-
-// rejection is an event Kafka will never take, waiting for rejectLoop.
-type rejection struct {
-	st     *batchState
-	e      *event.Event
-	reason string
-	err    error
-}
-
-// reject queues an event Kafka will never take for rejectLoop. It never
-// blocks.
-func (o *Output) reject(st *batchState, e *event.Event, reason string, cause error) {
-	o.rejectMu.Lock()
-	o.rejectQ = append(o.rejectQ, rejection{st, e, reason, cause})
-	o.rejectMu.Unlock()
-	select {
-	case o.rejectAdd <- struct{}{}:
-	default:
-	}
-}
-
-// rejectLoop settles rejected events until Close: each is dropped or
-// written to the dead letter file (durably, before its offset may move),
-// counted and logged. Events still queued at Close stay unacknowledged.
-func (o *Output) rejectLoop() {
-	for {
-		select {
-		case <-o.stop:
-			return
-		case <-o.rejectAdd:
-		}
-		o.rejectMu.Lock()
-		q := o.rejectQ
-		o.rejectQ = nil
-		o.rejectMu.Unlock()
-		for _, r := range q {
-			o.settleRejected(r.st, r.e, r.reason, r.err)
-		}
-	}
-}
-
-// settleRejected drops an event Kafka will never take or writes it to the
-// dead letter file; either way it is counted and logged, and its offset
-// may advance.
-func (o *Output) settleRejected(st *batchState, e *event.Event, reason string, cause error) {
-	policy := config.PermanentDrop
-	if o.dead != nil {
-		policy = config.PermanentDeadLetter
-		if err := o.dead.write(e, o.cfg.Topic, reason, cause); err != nil {
-			// Not written: counted as dropped, and said loudly.
-			o.log.Error("dead letter write failed, event dropped", "path", e.Source.Path, "offset", e.Offset, "err", err)
-			policy = config.PermanentDrop
-		}
-	}
-	o.rejectMu.Lock()
-	if policy == config.PermanentDrop {
-		o.dropped[reason]++
-	} else {
-		o.deadLetter[reason]++
-	}
-	o.rejectMu.Unlock()
-	o.log.Warn("event rejected by kafka for good", "reason", reason, "policy", policy,
-		"path", e.Source.Path, "offset", e.Offset, "err", cause)
-	o.done(st)
-}
-
-// failed queues a message for re-sending. It never blocks: blocking here
-// would stop sarama's result channels and so its input.
-func (o *Output) failed(pe *sarama.ProducerError) {
-	meta := pe.Msg.Metadata.(*msgMeta)
-	if reason := permanentReason(pe.Err); reason != "" {
-		o.reject(meta.batch, meta.event, reason, pe.Err)
-		return
-	}
-	o.failLog.Log(o.log, slog.LevelWarn, "kafka delivery failed, retrying", "topic", pe.Msg.Topic, "err", pe.Err)
-	o.failures.Add(1)
-	if unreachable(pe.Err) {
-		o.reachable.Store(false)
-	}
-	o.retryMu.Lock()
-	o.retryQ = append(o.retryQ, pe.Msg)
-	o.retryMu.Unlock()
-	select {
-	case o.retryAdd <- struct{}{}:
-	default:
-	}
-}
-
-// retryLoop re-sends failed messages after their backoff, until Close.
-func (o *Output) retryLoop() {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	type due struct {
-		at  time.Time
-		msg *sarama.ProducerMessage
-	}
-	var waiting []due
-	for {
-		o.retryMu.Lock()
-		for _, m := range o.retryQ {
-			meta := m.Metadata.(*msgMeta)
-			meta.attempts++
-			waiting = append(waiting, due{time.Now().Add(o.retryBackoff(meta.attempts)), m})
-		}
-		clear(o.retryQ)
-		o.retryQ = o.retryQ[:0]
-		o.retryMu.Unlock()
-
-		now, next := time.Now(), time.Time{}
-		kept := waiting[:0]
-		for _, d := range waiting {
-			if d.at.After(now) {
-				kept = append(kept, d)
-				if next.IsZero() || d.at.Before(next) {
-					next = d.at
-				}
-				continue
-			}
-			o.retries.Add(1)
-			if !o.send(context.Background(), d.msg) {
-				return // closed: the message stays unacknowledged
-			}
-		}
-		waiting = kept
-		if !next.IsZero() {
-			timer.Reset(time.Until(next))
-		}
-		select {
-		case <-o.stop:
-			return
-		case <-o.retryAdd:
-		case <-timer.C:
-		}
-	}
-}
-
-// retryBackoff is retry.backoff doubling per attempt, at most retry.max_backoff.
-func (o *Output) retryBackoff(attempts int) time.Duration {
-	return backoff.Delay(o.cfg.Retry.Backoff.D(), o.cfg.Retry.MaxBackoff.D(), attempts)
-}
-
-// send puts m on the producer's input unless the output is closing. It
-// reports false when m was not sent.
-func (o *Output) send(ctx context.Context, m *sarama.ProducerMessage) bool {
-	o.sendMu.RLock()
-	defer o.sendMu.RUnlock()
-	if o.closed {
-		return false
-	}
-	select { // the common case, without the cost of a three-way select
-	case o.producer.Input() <- m:
-		return true
-	default:
-	}
-	select {
-	case o.producer.Input() <- m:
-		return true
-	case <-o.stop:
-		return false
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// Publish encodes b's events and sends them to Kafka; see spooler.Publisher.
-// It blocks until connected. It must be called from one goroutine at a time.
-func (o *Output) Publish(ctx context.Context, b *spooler.Batch) error {
-	select {
-	case <-o.ready:
-	case <-o.stop:
-		return errors.New("output closed")
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select { // a batch slot: at most max_in_flight batches unacknowledged
-	case o.slots <- struct{}{}:
-	case <-o.stop:
-		return errors.New("output closed")
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	n := len(b.Events)
-	st := statePool.Get().(*batchState)
-	st.batch = b
-	st.left.Store(int64(n))
-	if cap(st.msgs) < n {
-		st.msgs = make([]sarama.ProducerMessage, n)
-		st.metas = make([]msgMeta, n)
-	}
-	st.msgs, st.metas = st.msgs[:n], st.metas[:n]
-	size := 0
-	for i := range b.Events {
-		size += len(b.Events[i].Line)
-	}
-	if !o.enc.raw {
-		size += n * (256 + len(o.enc.srcTail))
-	}
-	hpm := o.router.headerCount()
-	if hpm > 0 {
-		size += n * 24 // header values
-		if cap(st.headers) < n*hpm {
-			st.headers = make([]sarama.RecordHeader, 0, n*hpm)
-		}
-	}
-	if cap(st.buf) < size {
-		st.buf = make([]byte, 0, size)
-	}
-	buf, hs := st.buf[:0], st.headers[:0]
-	maxValue := o.cfg.MaxMessageBytes - recordOverhead
-	simple := o.router.simple()
-	var rejected []rejection // in event order
-	for i := range b.Events {
-		e := &b.Events[i]
-		start := len(buf)
-		buf = o.enc.appendValue(buf, e)
-		st.metas[i] = msgMeta{batch: st, event: e}
-		if len(buf)-start > maxValue && e.Doc == nil && len(e.Line) <= maxValue {
-			buf = o.fit(buf, start, e, maxValue)
-		}
-		m := &st.msgs[i]
-		*m = sarama.ProducerMessage{Topic: o.cfg.Topic, Value: sarama.ByteEncoder(buf[start:len(buf):len(buf)]), Metadata: &st.metas[i]}
-		if len(buf)-start > maxValue {
-			buf = buf[:start]
-			rejected = append(rejected, rejection{st, e, ReasonTooLarge, fmt.Errorf("event of %d bytes is over max_message_bytes (%d)", len(e.Line), o.cfg.MaxMessageBytes)})
-			continue
-		}
-		if !simple {
-			if err := o.router.route(m, e); err != nil {
-				rejected = append(rejected, rejection{st, e, ReasonRouting, err})
-				continue
-			}
-		}
-		if hpm > 0 {
-			h0 := len(hs)
-			hs, buf = o.router.appendHeaders(hs, buf, e)
-			m.Headers = hs[h0:len(hs):len(hs)]
-		}
-	}
-	st.buf, st.headers = buf, hs
-	o.inflight.Add(int64(n))
-	next := 0
-	for i := range st.msgs {
-		if next < len(rejected) && rejected[next].e == &b.Events[i] {
-			r := rejected[next]
-			next++
-			o.reject(r.st, r.e, r.reason, r.err)
-			continue
-		}
-		if !o.send(ctx, &st.msgs[i]) {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return errors.New("output closed")
-		}
-		o.published.Add(1)
-	}
-	return nil
-}
-
-// fit cuts the line of an event whose value (from start in buf) is over
-// maxValue though its line is not, so that it is shipped cut and flagged
-// truncated, as a line over max_bytes is, rather than rejected: a line
-// within max_bytes (at most max_message_bytes) can still grow past
-// max_message_bytes when encoded (escapes, invalid UTF-8 made U+FFFD, the
-// event's fields). An event whose line alone is too large follows
-// on_permanent_error.
-func (o *Output) fit(buf []byte, start int, e *event.Event, maxValue int) []byte {
-	for range 8 { // cut in proportion to how the line grew: rarely a second pass
-		size := len(buf) - start
-		if size <= maxValue {
-			break
-		}
-		// As much as fits if the rest of the event is what grew, or
-		// the line's share if the line did; the next pass tells.
-		keep := max(len(e.Line)-(size-maxValue), len(e.Line)*maxValue/size-8)
-		for keep > 0 && !utf8.RuneStart(e.Line[keep]) {
-			keep--
-		}
-		if keep <= 0 {
-			break // the line is not what is too large
-		}
-		e.Line, e.Truncated = e.Line[:keep], true
-		buf = o.enc.appendValue(buf[:start], e)
-	}
-	return buf
 }
 
 // Drain waits until every published event is acknowledged or ctx is done.
@@ -625,20 +308,4 @@ func (o *Output) Close() {
 			o.producer.AsyncClose()
 		}
 	})
-}
-
-// unreachable reports whether a delivery failed for want of a broker rather
-// than for what was sent.
-func unreachable(err error) bool {
-	var ne net.Error
-	return errors.Is(err, sarama.ErrOutOfBrokers) || errors.Is(err, sarama.ErrNotConnected) ||
-		errors.Is(err, sarama.ErrBrokerNotAvailable) || errors.Is(err, io.EOF) || errors.As(err, &ne)
-}
-
-// idempotenceRefused reports whether the broker turned down a producer ID:
-// no IDEMPOTENT_WRITE permission, or no support for it.
-func idempotenceRefused(err error) bool {
-	return errors.Is(err, sarama.ErrClusterAuthorizationFailed) ||
-		errors.Is(err, sarama.ErrTransactionalIDAuthorizationFailed) ||
-		errors.Is(err, sarama.ErrUnsupportedVersion)
 }

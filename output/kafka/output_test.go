@@ -6,16 +6,20 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/event"
 	"github.com/logship/logship/internal/kafkatest"
+	"github.com/logship/logship/internal/testlog"
 	"github.com/logship/logship/spooler"
 )
 
@@ -259,5 +263,72 @@ func TestProbe(t *testing.T) {
 	kc.Close()
 	if err := out.probe(); err == nil {
 		t.Fatal("probe with the broker gone succeeded")
+	}
+}
+
+// A hung broker (one that answers nothing and fails nothing, as a
+// SIGSTOPped one) is noticed: once events wait longer than a broker may take
+// to answer, the output says it is not connected, and logs it once; when
+// the broker answers again, it is connected and everything arrives.
+func TestHungBrokerNoticed(t *testing.T) {
+	kc := kafkatest.Start(t)
+	var hung atomic.Bool
+	release := make(chan struct{})
+	held := atomic.Int64{}
+	kc.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		kc.KeepControl()
+		if hung.Load() {
+			held.Add(1)
+			kc.SleepControl(func() { <-release })
+		}
+		return nil, nil, false
+	})
+	var logs testlog.Buffer
+	cfg := kafkaCfg(config.CodecRaw)
+	cfg.BrokerTimeout = config.Duration(time.Second)
+	cfg.Timeout = config.Duration(20 * time.Second) // sarama's own timeout must not tell first
+	cfg.Hosts = []string{kc.Addr}
+	out, err := New(cfg, "h", slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pipeline{out: out, cc: &checkCommitter{t: t, gate: kafkatest.NewGate(nil), file: map[*event.Source]int{}, next: map[*event.Source]int{}}}
+	src := &event.Source{ID: "0", Path: "/logs/f00.log", Input: &event.Input{Type: "log"}}
+	p.srcs = []*event.Source{src}
+	offs := &offsets{off: map[string]int64{}}
+	p.sp = spooler.New(spooler.Config{MaxEvents: 4096, MaxBytes: 16 << 20, BatchEvents: 100, FlushInterval: 10 * time.Millisecond}, out, offs)
+	p.outWG.Go(func() { _ = out.Run(t.Context()) })
+	p.spWG.Go(func() { _ = p.sp.Run(t.Context()) })
+	p.feed(t, 0, 100)
+	waitUntil(t, "the first lines delivered", func() bool { return out.Stats().Acked == 100 })
+	if !out.Stats().Connected {
+		t.Fatal("not connected with the broker answering")
+	}
+	hung.Store(true)
+	p.feed(t, 100, 200)
+	waitUntil(t, "a produce request held", func() bool { return held.Load() > 0 })
+	waitUntil(t, "the output to see the broker hung", func() bool { return !out.Stats().Connected })
+	if n := strings.Count(logs.String(), "kafka not acknowledging"); n != 1 {
+		t.Fatalf("logged %d times, want once:\n%s", n, logs.String())
+	}
+	hung.Store(false)
+	close(release)
+	waitUntil(t, "every line delivered", func() bool { return out.Stats().Acked == 200 })
+	waitUntil(t, "connected again", func() bool { return out.Stats().Connected })
+	close(p.sp.In())
+	p.spWG.Wait()
+	out.Close()
+	p.outWG.Wait()
+	consumeExactlyOnce(t, kc.Addr, "logs", 200, rawValue)
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/logship/logship/config"
 	"github.com/logship/logship/event"
 )
 
@@ -120,4 +121,69 @@ func (d *deadLetter) close() error {
 	err := d.f.Close()
 	d.f = nil
 	return err
+}
+
+// rejection is an event Kafka will never take, waiting for rejectLoop.
+type rejection struct {
+	st     *batchState
+	e      *event.Event
+	reason string
+	err    error
+}
+
+// reject queues an event Kafka will never take for rejectLoop. It never
+// blocks.
+func (o *Output) reject(st *batchState, e *event.Event, reason string, cause error) {
+	o.rejectMu.Lock()
+	o.rejectQ = append(o.rejectQ, rejection{st, e, reason, cause})
+	o.rejectMu.Unlock()
+	select {
+	case o.rejectAdd <- struct{}{}:
+	default:
+	}
+}
+
+// rejectLoop settles rejected events until Close: each is dropped or
+// written to the dead letter file (durably, before its offset may move),
+// counted and logged. Events still queued at Close stay unacknowledged.
+func (o *Output) rejectLoop() {
+	for {
+		select {
+		case <-o.stop:
+			return
+		case <-o.rejectAdd:
+		}
+		o.rejectMu.Lock()
+		q := o.rejectQ
+		o.rejectQ = nil
+		o.rejectMu.Unlock()
+		for _, r := range q {
+			o.settleRejected(r.st, r.e, r.reason, r.err)
+		}
+	}
+}
+
+// settleRejected drops an event Kafka will never take or writes it to the
+// dead letter file; either way it is counted and logged, and its offset
+// may advance.
+func (o *Output) settleRejected(st *batchState, e *event.Event, reason string, cause error) {
+	policy := config.PermanentDrop
+	if o.dead != nil {
+		policy = config.PermanentDeadLetter
+		if err := o.dead.write(e, o.cfg.Topic, reason, cause); err != nil {
+			// Not written: counted as dropped, and said loudly.
+			o.log.Error("dead letter write failed, event dropped", "path", e.Source.Path, "offset", e.Offset, "err", err)
+			policy = config.PermanentDrop
+		}
+	}
+	o.rejectMu.Lock()
+	if policy == config.PermanentDrop {
+		o.dropped[reason]++
+	} else {
+		o.deadLetter[reason]++
+	}
+	o.rejectMu.Unlock()
+	o.log.Warn("event rejected by kafka for good", "reason", reason, "policy", policy,
+		"path", e.Source.Path, "offset", e.Offset, "err", cause)
+	o.done(st)
 }
