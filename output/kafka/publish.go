@@ -65,7 +65,7 @@ func (o *Output) Publish(ctx context.Context, b *spooler.Batch) error {
 		start := len(buf)
 		buf = o.enc.appendValue(buf, e)
 		st.metas[i] = msgMeta{batch: st, event: e}
-		if len(buf)-start > maxValue && e.Doc == nil && len(e.Line) <= maxValue {
+		if len(buf)-start > maxValue && e.Doc == nil && (e.Truncated || len(e.Line) <= maxValue) {
 			buf = o.fit(buf, start, e, maxValue)
 		}
 		m := &st.msgs[i]
@@ -111,12 +111,11 @@ func (o *Output) Publish(ctx context.Context, b *spooler.Batch) error {
 }
 
 // fit cuts the line of an event whose value (from start in buf) is over
-// maxValue though its line is not, so that it is shipped cut and flagged
-// truncated, as a line over max_bytes is, rather than rejected: a line
+// maxValue, when its line is not or was cut at max_bytes already, so that
+// it is shipped cut and flagged truncated rather than rejected: a line
 // within max_bytes (at most max_message_bytes) can still grow past
 // max_message_bytes when encoded (escapes, invalid UTF-8 made U+FFFD, the
-// event's fields). An event whose line alone is too large follows
-// on_permanent_error.
+// event's fields). Any other event too large follows on_permanent_error.
 func (o *Output) fit(buf []byte, start int, e *event.Event, maxValue int) []byte {
 	for range 8 { // cut in proportion to how the line grew: rarely a second pass
 		size := len(buf) - start
