@@ -177,7 +177,7 @@ loop:
 		}
 	}
 	notify("STOPPING=1")
-	p.stop(ctx)
+	left := p.stop(ctx)
 	mon.Detach()
 	// The registry's last state.
 	stopReg()
@@ -185,7 +185,9 @@ loop:
 	if err := reg.Flush(); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("final registry write: %w", err))
 	}
-	log.Info("logship stopped", prog.attrs(mon.Snapshot())...)
+	// unacknowledged: events read and not delivered, to be read again at
+	// the next start; 0 after a clean stop.
+	log.Info("logship stopped", append([]any{"unacknowledged", left}, prog.attrs(mon.Snapshot())...)...)
 	return runErr
 }
 

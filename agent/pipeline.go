@@ -112,10 +112,12 @@ func startPipeline(ctx context.Context, cfg config.Config, host string, reg *reg
 
 // stop shuts the pipeline down in order: discovery and harvesters, then the
 // spooler publishes what it holds and the output drains, both within
-// shutdown_timeout. Offsets of everything delivered are then committed.
-func (p *pipeline) stop(ctx context.Context) {
+// shutdown_timeout. Offsets of everything delivered are then committed. It
+// returns how many events read were left unacknowledged (they are read
+// again after a restart).
+func (p *pipeline) stop(ctx context.Context) (unacknowledged int) {
 	if p.stopped {
-		return
+		return 0
 	}
 	p.stopped = true
 	// 1. Discovery and harvesters.
@@ -152,6 +154,7 @@ func (p *pipeline) stop(ctx context.Context) {
 		p.log.Warn("kafka producer still closing after shutdown_timeout; not waiting for it")
 	}
 	p.stopSp()
+	return p.sp.Stats().QueuedEvents
 }
 
 // closeGrace is how long past shutdown_timeout a stop waits for the Kafka

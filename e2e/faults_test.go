@@ -27,9 +27,10 @@ import (
 const (
 	faultFiles = 2
 	faultLines = 150_000 // per file
-	// rssBound is the queue (2 MiB), sarama's buffers and the Go runtime,
-	// with room: well under the ~20 MiB backlog the fault leaves on disk.
-	rssBound = 80 << 20
+	// rssBound is the documented memory budget (48 MiB): the queue (2 MiB),
+	// sarama's buffers and the Go runtime, well under the ~20 MiB backlog
+	// the fault leaves on disk.
+	rssBound = 48 << 20
 )
 
 type faultCase struct {
@@ -121,7 +122,11 @@ func (fc *faultCase) finishWith(maxDups, others int) int {
 	if p := fc.peak.Load(); p == 0 || p > rssBound {
 		t.Fatalf("peak RSS %d MiB, bound %d MiB", p>>20, rssBound>>20)
 	}
-	r.stop()
+	var files []string
+	for f := range faultFiles {
+		files = append(files, r.path(fmt.Sprintf("f%d.log", f)))
+	}
+	r.stopCaughtUp(files...)
 	t.Logf("%d lines, %d duplicates, peak RSS %.1f MiB", faultFiles*faultLines, r.seen.Dups, float64(fc.peak.Load())/(1<<20))
 	return r.seen.Dups
 }
@@ -152,10 +157,14 @@ func TestFaultWriteThenFail(t *testing.T) {
 			if !idem {
 				output = "idempotent: false"
 			}
+			var fault *kfake.FaultHandle
 			fc := runFault(t, kc, nil, output, 10*time.Second, func(*faultCase) {
 				time.Sleep(time.Second)
-				kc.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.NotEnoughReplicasAfterAppend, Count: 20})
+				fault = kc.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.NotEnoughReplicasAfterAppend, Count: 20})
 			})
+			if n := fault.Hits(); n != 20 {
+				t.Fatalf("%d produce requests answered with the fault, want 20", n)
+			}
 			if idem {
 				fc.finish(0)
 				return
@@ -222,13 +231,29 @@ func TestFaultSlowBroker(t *testing.T) {
 
 // Partition leaders move between the brokers of a 3-broker cluster.
 func TestFaultLeaderMoves(t *testing.T) {
-	kc := kafkatest.Start(t, kfake.NumBrokers(3), kfake.SeedTopics(6, "logs"))
+	kc := kafkatest.StartBrokers(t, 3, kfake.SeedTopics(6, "logs"))
+	// Metadata requests counted from the first move: the agent learns of
+	// each from NOT_LEADER answers and asks for metadata again.
+	var moved atomic.Bool
+	var metadata atomic.Int64
+	kc.ControlKey(int16(kmsg.Metadata), func(kmsg.Request) (kmsg.Response, error, bool) {
+		kc.KeepControl()
+		if moved.Load() {
+			metadata.Add(1)
+		}
+		return nil, nil, false
+	})
 	fc := runFault(t, kc, nil, "", 10*time.Second, func(*faultCase) {
+		time.Sleep(time.Second)
+		moved.Store(true)
 		for range 8 {
-			time.Sleep(time.Second)
 			kc.ShufflePartitionLeaders()
+			time.Sleep(time.Second)
 		}
 	})
+	if metadata.Load() == 0 {
+		t.Fatal("no metadata refresh after the leaders moved: the fault did not reach the agent")
+	}
 	fc.finish(0)
 }
 
@@ -268,12 +293,12 @@ func TestFaultBrokerGone60s(t *testing.T) {
 		gate.Install(kc2)
 		fc.r.kc = kc2
 	})
+	if log, _ := os.ReadFile(fc.r.a.log.Name()); !strings.Contains(string(log), "events_failed=") {
+		t.Fatal("no failed delivery during the outage: the fault did not reach the agent")
+	}
 	fc.finish(0)
 }
 
-// Events over max_message_bytes under each on_permanent_error policy:
-// they never reach Kafka, are dropped or dead-lettered and counted, and
-// their file's offset moves past them; every other line arrives.
 // Lines far longer than max_message_bytes: cut at max_bytes (which may not
 // exceed it), flagged and shipped, every one; the file's offset moves past
 // them and the streams' lines all arrive. (An event still too large, a

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,6 +90,35 @@ func (r *rig) stop() {
 	r.a = nil
 }
 
+// stopCaughtUp stops the agent and checks that it caught up: its last log
+// line says nothing was left unacknowledged, and the registry has each of
+// paths at its size (a registry that never moved fails here).
+func (r *rig) stopCaughtUp(paths ...string) {
+	r.t.Helper()
+	run := r.runs - 1
+	r.stop()
+	log, err := os.ReadFile(filepath.Join(r.dir, fmt.Sprintf("agent-%d.log", run)))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	last := stoppedLine.FindString(string(log))
+	if !strings.Contains(last, " unacknowledged=0 ") {
+		r.t.Fatalf("the agent stopped with events unacknowledged: %q", last)
+	}
+	offs := testlines.RegistryOffsets(r.t, filepath.Join(r.dir, "data", "registry.json"))
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		if offs[p] != fi.Size() {
+			r.t.Fatalf("%s: registry at %d after a clean stop, file size %d", p, offs[p], fi.Size())
+		}
+	}
+}
+
+var stoppedLine = regexp.MustCompile(`.*msg="logship stopped".*`)
+
 // progress returns the last progress line's goroutines and open_files.
 func (r *rig) progress() ([2]int, bool) {
 	data, err := os.ReadFile(r.a.log.Name())
@@ -131,12 +161,25 @@ func (r *rig) fds() int {
 	return len(ents)
 }
 
-// baseline records the agent's fds and goroutines now.
+// baseline records the agent's fds and goroutines, from a progress line
+// written after the work before it settled.
 func (r *rig) baseline() {
 	r.t.Helper()
-	time.Sleep(300 * time.Millisecond) // a fresh progress line
+	r.freshProgress()
 	p, _ := r.progress()
 	r.base = [2]int{r.fds(), p[0]}
+}
+
+// freshProgress waits for two more progress lines: the last one is written
+// after this call.
+func (r *rig) freshProgress() {
+	r.t.Helper()
+	count := func() int {
+		data, _ := os.ReadFile(r.a.log.Name())
+		return len(progressLine.FindAllIndex(data, -1))
+	}
+	n := count()
+	r.waitFor("a fresh progress line", func() bool { return count() >= n+2 })
 }
 
 // settle waits until open files are down to n, then takes the baseline.

@@ -92,10 +92,7 @@ func TestRotationRename(t *testing.T) {
 	app := r.begin("app.log", 0, 1000)
 	start := time.Now()
 	write(t, app, 0, 1000, 60_000, 500, 50*time.Millisecond, 10_000, func() { renameRotate(t, app) })
-	rate := float64(59_000) / time.Since(start).Seconds()
-	if rate < 5000 {
-		t.Fatalf("wrote only %.0f lines/s", rate)
-	}
+	rate := float64(59_000) / time.Since(start).Seconds() // reported, not asserted: speed is for benchmarks
 	r.exactlyOnce(1, 60_000)
 	r.backToBaseline()
 	// Rotated files are outside the glob: once closed, their entries go.
@@ -258,6 +255,11 @@ func TestInodeReuse(t *testing.T) {
 			}
 			held = append(held, tmp)
 		}
+		if os.Getenv("CI") != "" {
+			// CI's machines (ext4) reuse inodes: a skip there would hide
+			// the case.
+			t.Fatalf("the filesystem did not reuse inode %d", ino)
+		}
 		t.Skipf("the filesystem did not reuse inode %d", ino)
 	}
 	reuse(1)
@@ -343,7 +345,7 @@ close_eof: true`)
 		testlines.Append(t, r.path(fmt.Sprintf("f%04d.log", f)), f, 0, 20)
 	}
 	r.exactlyOnce(1001, 20)
-	time.Sleep(300 * time.Millisecond) // a fresh progress line
+	r.freshProgress()
 	data, _ := os.ReadFile(r.a.log.Name())
 	m := peakLine.FindAllSubmatch(data, -1)
 	if len(m) == 0 {
@@ -380,7 +382,7 @@ symlinks: true`)
 func TestDirectoryAppearsLater(t *testing.T) {
 	r := newRig(t, `paths: ["%s/later/*/*.log"]`)
 	r.start()
-	time.Sleep(500 * time.Millisecond) // a few scans with the directory missing
+	r.freshProgress() // scans every 200 ms: a few with the directory missing
 	testlines.Append(t, filepath.Join(r.logs, "later", "x", "a.log"), 0, 0, 1000)
 	r.consume(1000)
 	r.settle(0) // connected, the file closed after close_inactive

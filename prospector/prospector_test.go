@@ -166,7 +166,8 @@ func TestGlobsAndExclusions(t *testing.T) {
 		ExcludeFiles: []string{`\.gz$`, `/skip\.log$`},
 	}}, nil)
 	waitFor(t, "3 lines", func() bool { return h.sink.count() >= 3 })
-	time.Sleep(300 * time.Millisecond) // a few more scans: nothing else may arrive
+	scans := h.p.Scans()
+	waitFor(t, "three more scans: nothing else may arrive", func() bool { return h.p.Scans() >= scans+3 })
 	if n := h.sink.count(); n != 3 {
 		t.Fatalf("%d lines, want 3: %v", n, h.sink.lines)
 	}
@@ -186,7 +187,8 @@ func TestRenameKeepsHarvester(t *testing.T) {
 	write(t, dir+"/app.log.1", "three") // a writer still appending to the renamed file
 	write(t, dir+"/app.log", "new")
 	waitFor(t, "4 lines", func() bool { return h.sink.count() == 4 })
-	time.Sleep(300 * time.Millisecond)
+	scans := h.p.Scans()
+	waitFor(t, "three more scans", func() bool { return h.p.Scans() >= scans+3 })
 	// Both the renamed file and its successor were opened as app.log.
 	got := h.sink.get(dir + "/app.log")
 	if strings.Join(got, ",") != "one,two,three,new" && strings.Join(got, ",") != "one,two,new,three" {
@@ -200,7 +202,7 @@ func TestRenameKeepsHarvester(t *testing.T) {
 func TestDirectoryCreatedLater(t *testing.T) {
 	dir := t.TempDir()
 	h, _ := start(t, []config.Input{{Paths: []string{dir + "/later/*/x.log"}}}, nil)
-	time.Sleep(200 * time.Millisecond)
+	waitFor(t, "a scan without the directory", func() bool { return h.p.Scans() >= 2 })
 	write(t, dir+"/later/a/x.log", "hello")
 	waitFor(t, "the new file", func() bool { return h.sink.count() == 1 })
 }
@@ -317,7 +319,8 @@ func TestUnreadableFile(t *testing.T) {
 	}
 	h, logs := start(t, []config.Input{{Paths: []string{dir + "/*.log"}}}, registryIn(t, dir))
 	waitFor(t, "the error", func() bool { return strings.Contains(logs.String(), "cannot open file") })
-	time.Sleep(400 * time.Millisecond) // several scans
+	scans := h.p.Scans()
+	waitFor(t, "several scans", func() bool { return h.p.Scans() >= scans+4 })
 	if n := strings.Count(logs.String(), "cannot open file"); n != 1 {
 		t.Fatalf("error logged %d times, want once:\n%s", n, logs)
 	}

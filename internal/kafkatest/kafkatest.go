@@ -40,6 +40,27 @@ func StartOn(t testing.TB, port int, opts ...kfake.Opt) *Cluster {
 	return &Cluster{Cluster: c, Addr: "127.0.0.1:" + strconv.Itoa(port)}
 }
 
+// StartBrokers runs a cluster of n kfake brokers on free loopback ports
+// (kfake.NumBrokers alone does not: one port makes one broker); Addr is the
+// first broker's.
+func StartBrokers(t testing.TB, n int, opts ...kfake.Opt) *Cluster {
+	t.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		ports[i] = FreePort(t)
+	}
+	opts = append([]kfake.Opt{kfake.Ports(ports...), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3)}, opts...)
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		t.Fatalf("start kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	if got := len(c.ListenAddrs()); got != n {
+		t.Fatalf("kfake runs %d brokers, want %d", got, n)
+	}
+	return &Cluster{Cluster: c, Addr: "127.0.0.1:" + strconv.Itoa(ports[0])}
+}
+
 // StartStrict runs a kfake broker that creates no topic on its own.
 func StartStrict(t testing.TB, opts ...kfake.Opt) *Cluster {
 	t.Helper()
