@@ -217,6 +217,13 @@ func faultRun(t *testing.T, kc *kafkatest.Cluster, gate *kafkatest.Gate, fault f
 	consume(t, kafkatest.NewConsumer(t, kc.Addr, "logs"), seen, total, 2*time.Minute)
 	a.stop(t)
 	check.finish()
+	// Caught up: a registry that never moved would pass the check above.
+	offs := testlines.RegistryOffsets(t, cfg.Registry.Path)
+	for f, n := range next {
+		if want := int64(n) * testlines.LineLen; offs[logPath(dir, f)] != want {
+			t.Fatalf("file %d: registry at %d after a clean stop, want %d", f, offs[logPath(dir, f)], want)
+		}
+	}
 	if seen.Bad != 0 {
 		t.Fatalf("%d malformed records", seen.Bad)
 	}
