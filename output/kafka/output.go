@@ -40,7 +40,9 @@ type Output struct {
 	log    *slog.Logger
 	enc    encoder
 	router *router
-	newPro func() (sarama.AsyncProducer, error)
+	newPro func() (sarama.AsyncProducer, sarama.Client, error)
+	// idemWhy says why idempotence is on or off, for the log.
+	idemWhy string
 
 	// ready is closed once producer is set; stop once Close is called.
 	ready    chan struct{}
@@ -87,6 +89,9 @@ type msgMeta struct {
 	batch    *batchState
 	event    *event.Event
 	attempts int
+	// partition is where the message went before it failed (-1: not yet
+	// sent): a re-send goes there again.
+	partition int32
 }
 
 // batchState is one batch's messages, their values' buffer and how many are
@@ -126,16 +131,24 @@ func New(cfg config.Kafka, hostName string, log *slog.Logger) (*Output, error) {
 		dropped: make(map[string]int64), deadLetter: make(map[string]int64),
 		failLog: ratelog.New(failEvery),
 	}
+	switch {
+	case cfg.Idempotent != nil:
+		o.idemWhy = "output.kafka.idempotent is set"
+	case sc.Producer.Idempotent:
+		o.idemWhy = "the default with required_acks: -1"
+	default:
+		o.idemWhy = "the default with required_acks other than -1"
+	}
 	if cfg.OnPermanentError == config.PermanentDeadLetter {
 		o.dead = &deadLetter{path: cfg.DeadLetter.Path, maxSize: int64(cfg.DeadLetter.MaxSize)}
 	}
-	o.newPro = func() (sarama.AsyncProducer, error) {
-		if cfg.Version == config.VersionAuto {
-			if err := checkBrokerVersion(cfg.Hosts, sc); err != nil {
-				return nil, err
-			}
+	o.newPro = func() (sarama.AsyncProducer, sarama.Client, error) {
+		// Whatever version says: sarama told to speak 0.11+ to an older
+		// broker encodes record batches for Produce v2 and panics.
+		if err := checkBrokerVersion(cfg.Hosts, sc); err != nil {
+			return nil, nil, err
 		}
-		p, err := sarama.NewAsyncProducer(cfg.Hosts, sc)
+		p, cl, err := newProducer(cfg.Hosts, sc)
 		if err != nil && cfg.Idempotent == nil && sc.Producer.Idempotent && idempotenceRefused(err) {
 			// On by default only where the broker allows it.
 			o.log.Warn("kafka refused an idempotent producer; continuing without idempotence (re-sends after failures may duplicate)", "err", err)
@@ -143,11 +156,29 @@ func New(cfg config.Kafka, hostName string, log *slog.Logger) (*Output, error) {
 			plain.Producer.Idempotent = false
 			plain.Net.MaxOpenRequests = 5
 			sc = &plain
-			return sarama.NewAsyncProducer(cfg.Hosts, sc)
+			o.sc, o.idemWhy = sc, "refused by the broker"
+			return newProducer(cfg.Hosts, sc)
 		}
-		return p, err
+		return p, cl, err
 	}
 	return o, nil
+}
+
+// newProducer opens a client and a producer on it. sarama's
+// NewAsyncProducer leaks its client (goroutines, connections) when the
+// producer cannot start, as when the broker refuses a producer ID: here the
+// client is closed then, and otherwise by the caller once the producer is.
+func newProducer(hosts []string, sc *sarama.Config) (sarama.AsyncProducer, sarama.Client, error) {
+	cl, err := sarama.NewClient(hosts, sc)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := sarama.NewAsyncProducerFromClient(cl)
+	if err != nil {
+		cl.Close()
+		return nil, nil, err
+	}
+	return p, cl, nil
 }
 
 // Stats returns the output's counters; safe for concurrent use.
@@ -179,10 +210,11 @@ func (o *Output) Stats() Stats {
 // then drains the producer's results until Close has closed it. It returns
 // ctx.Err() if ctx ends before a connection was made.
 func (o *Output) Run(ctx context.Context) error {
-	p, err := o.connect(ctx)
+	p, cl, err := o.connect(ctx)
 	if err != nil {
 		return err
 	}
+	defer cl.Close() // after the producer, which does not close it
 	o.sendMu.Lock()
 	o.producer = p
 	if o.closed { // Close came first: nothing will be sent
@@ -206,13 +238,14 @@ func (o *Output) Run(ctx context.Context) error {
 	return nil
 }
 
-func (o *Output) connect(ctx context.Context) (sarama.AsyncProducer, error) {
+func (o *Output) connect(ctx context.Context) (sarama.AsyncProducer, sarama.Client, error) {
 	for attempt := 1; ; attempt++ {
 		wait := backoff.Delay(500*time.Millisecond, 30*time.Second, attempt)
-		p, err := o.newPro()
+		p, cl, err := o.newPro()
 		if err == nil {
-			o.log.Info("connected to kafka", "hosts", o.cfg.Hosts, "topic", o.cfg.Topic)
-			return p, nil
+			o.log.Info("connected to kafka", "hosts", o.cfg.Hosts, "topic", o.cfg.Topic,
+				"idempotent", o.sc.Producer.Idempotent, "idempotent_because", o.idemWhy)
+			return p, cl, nil
 		}
 		if errors.Is(err, errBrokerTooOld) {
 			o.log.Error("kafka broker too old", "err", err, "retry_in", wait)
@@ -223,9 +256,9 @@ func (o *Output) connect(ctx context.Context) (sarama.AsyncProducer, error) {
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		case <-o.stop:
-			return nil, errors.New("output closed before connecting")
+			return nil, nil, errors.New("output closed before connecting")
 		case <-time.After(wait):
 		}
 	}

@@ -10,15 +10,46 @@ import (
 )
 
 // newPartitioner returns sarama's partitioner constructor for the strategy.
+// Every strategy sends a re-sent message to the partition it went to first.
 func newPartitioner(p config.Partition) sarama.PartitionerConstructor {
 	switch {
 	case p.RoundRobin != nil:
-		return func(string) sarama.Partitioner { return new(roundRobin) }
+		return func(string) sarama.Partitioner { return pinned{new(roundRobin)} }
 	case p.Random != nil:
-		return func(string) sarama.Partitioner { return randomPartitioner{} }
+		return func(string) sarama.Partitioner { return pinned{randomPartitioner{}} }
 	default:
-		return func(string) sarama.Partitioner { return murmur2Partitioner{} }
+		return func(string) sarama.Partitioner { return pinned{murmur2Partitioner{}} }
 	}
+}
+
+// pinned sends a message logship re-sends to the partition it was sent to
+// before (sarama partitions a returned message again), so that a re-sent
+// batch does not scatter and its partition's order holds.
+type pinned struct{ sarama.Partitioner }
+
+// pinnedTo is the partition a re-sent message keeps, if any.
+func pinnedTo(m *sarama.ProducerMessage) (int32, bool) {
+	meta, ok := m.Metadata.(*msgMeta)
+	if !ok || meta.attempts == 0 || meta.partition < 0 {
+		return 0, false
+	}
+	return meta.partition, true
+}
+
+func (p pinned) Partition(m *sarama.ProducerMessage, n int32) (int32, error) {
+	if part, ok := pinnedTo(m); ok && part < n {
+		return part, nil // all partitions, in order (MessageRequiresConsistency)
+	}
+	return p.Partitioner.Partition(m, n)
+}
+
+// MessageRequiresConsistency makes sarama offer a pinned message every
+// partition, so that its index is its number.
+func (p pinned) MessageRequiresConsistency(m *sarama.ProducerMessage) bool {
+	if _, ok := pinnedTo(m); ok {
+		return true
+	}
+	return p.RequiresConsistency()
 }
 
 // murmur2Partitioner puts keyed records where Kafka's Java clients put them:

@@ -64,12 +64,14 @@ func (o *Output) Publish(ctx context.Context, b *spooler.Batch) error {
 		e := &b.Events[i]
 		start := len(buf)
 		buf = o.enc.appendValue(buf, e)
-		st.metas[i] = msgMeta{batch: st, event: e}
+		st.metas[i] = msgMeta{batch: st, event: e, partition: -1}
 		if len(buf)-start > maxValue && e.Doc == nil && (e.Truncated || len(e.Line) <= maxValue) {
 			buf = o.fit(buf, start, e, maxValue)
 		}
 		m := &st.msgs[i]
-		*m = sarama.ProducerMessage{Topic: o.cfg.Topic, Value: sarama.ByteEncoder(buf[start:len(buf):len(buf)]), Metadata: &st.metas[i]}
+		// Partition -1 until sarama partitions it: a failure then tells
+		// whether it had one.
+		*m = sarama.ProducerMessage{Topic: o.cfg.Topic, Partition: -1, Value: sarama.ByteEncoder(buf[start:len(buf):len(buf)]), Metadata: &st.metas[i]}
 		if len(buf)-start > maxValue {
 			buf = buf[:start]
 			rejected = append(rejected, rejection{st, e, ReasonTooLarge, fmt.Errorf("event of %d bytes is over max_message_bytes (%d)", len(e.Line), o.cfg.MaxMessageBytes)})

@@ -18,6 +18,9 @@ func (o *Output) failed(pe *sarama.ProducerError) {
 		o.reject(meta.batch, meta.event, reason, pe.Err)
 		return
 	}
+	if pe.Msg.Partition >= 0 { // sarama had partitioned it: it goes there again
+		meta.partition = pe.Msg.Partition
+	}
 	o.failLog.Log(o.log, slog.LevelWarn, "kafka delivery failed, retrying", "topic", pe.Msg.Topic, "err", pe.Err)
 	o.failures.Add(1)
 	if unreachable(pe.Err) {

@@ -154,3 +154,31 @@ func TestRouting(t *testing.T) {
 		}
 	}
 }
+
+// A message logship re-sends after sarama failed it goes back to the
+// partition it was sent to, whatever the strategy; a first send is the
+// strategy's.
+func TestResendKeepsPartition(t *testing.T) {
+	for _, p := range []config.Partition{{}, {RoundRobin: &struct{}{}}, {Random: &struct{}{}}} {
+		part := newPartitioner(p)("logs")
+		dc, ok := part.(sarama.DynamicConsistencyPartitioner)
+		if !ok {
+			t.Fatal("not a DynamicConsistencyPartitioner")
+		}
+		m := &sarama.ProducerMessage{Metadata: &msgMeta{attempts: 1, partition: 5}}
+		for range 20 {
+			if got, err := part.Partition(m, 6); err != nil || got != 5 || !dc.MessageRequiresConsistency(m) {
+				t.Fatalf("%+v: re-sent to %d (%v), consistency %v", p, got, err, dc.MessageRequiresConsistency(m))
+			}
+		}
+		first := &sarama.ProducerMessage{Metadata: &msgMeta{partition: -1}}
+		seen := map[int32]bool{}
+		for range 60 {
+			got, _ := part.Partition(first, 6)
+			seen[got] = true
+		}
+		if len(seen) < 2 {
+			t.Fatalf("%+v: first sends all to %v", p, seen)
+		}
+	}
+}

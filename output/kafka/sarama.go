@@ -84,9 +84,14 @@ func saramaConfig(k config.Kafka) (*sarama.Config, error) {
 	c.Producer.Flush.MaxMessages = k.BulkMaxSize
 	// Deeper channels between sarama's stages: fewer goroutine hand-offs.
 	c.ChannelBufferSize = 4096
-	// sarama's own retries keep a message's sequence number, so with
-	// idempotence they cannot duplicate; logship re-sends what sarama
-	// gives up on.
+	// sarama's own retries keep a message's producer epoch and sequence
+	// number, so with idempotence the broker drops what it wrote already;
+	// a message sarama gives up on is re-sent by logship (to the same
+	// partition) under a new one and may be duplicated. sarama sleeps a
+	// whole partition for each retry's backoff, so a growing backoff there
+	// stalls everything behind one failure (measured: a minute for twenty
+	// write-then-fail answers): its retries stay short and few, and
+	// logship's own re-sends back off.
 	c.Producer.Retry.Max = 10
 	c.Producer.Retry.Backoff = k.Retry.Backoff.D()
 	if k.IsIdempotent() {
