@@ -29,8 +29,19 @@ type Source struct {
 	Marks Marks
 	// Input is the input configuration the file was found by.
 	Input *Input
+	// Forgotten is set once the registry has forgotten the file (it was
+	// removed): delivery results still in flight for this Source must not
+	// bring its entry back.
+	Forgotten atomic.Bool
 
 	parts atomic.Pointer[docParts] // see MakeDoc
+}
+
+// Renewed returns a Source for the same file with new content (it was
+// truncated): events read before keep the old one, and with it the
+// fingerprint their offsets belong to.
+func (s *Source) Renewed() *Source {
+	return &Source{ID: s.ID, Path: s.Path, Dev: s.Dev, Inode: s.Inode, Input: s.Input}
 }
 
 // Input is what every event of one configured input shares.

@@ -134,7 +134,8 @@ var (
 // Harvester reads one open file. It is created by New and run once by Run.
 type Harvester struct {
 	cfg   Config
-	src   *event.Source
+	src   *event.Source // owned by Run; cur is the same for other goroutines
+	cur   atomic.Pointer[event.Source]
 	f     *os.File
 	r     io.Reader
 	out   chan<- *event.Chunk
@@ -178,7 +179,7 @@ func New(cfg Config, src *event.Source, f *os.File, start event.Position, out ch
 	if stats == nil {
 		stats = new(Stats)
 	}
-	return &Harvester{
+	h := &Harvester{
 		cfg: cfg, src: src, f: f, r: f, out: out, wake: wake, stats: stats, now: time.Now,
 		log:   log.With("component", "harvester", "path", src.Path),
 		start: start, pos: start.Offset, lineStart: start.Offset, sentEnd: -1,
@@ -186,6 +187,8 @@ func New(cfg Config, src *event.Source, f *os.File, start event.Position, out ch
 		keepBytes: cfg.KeepBytes && cfg.Encoding.enc == nil && !cfg.Encoding.utf16,
 		truncLog:  ratelog.New(truncatedEvery),
 	}
+	h.cur.Store(src)
+	return h
 }
 
 // Position is where a new harvester for the same file resumes: after the
@@ -227,7 +230,7 @@ func (h *Harvester) ReadAt(b []byte, off int64) (int, error) { return h.f.ReadAt
 func (h *Harvester) Gzip() bool { return h.cfg.Gzip }
 
 // Source is the file this harvester reads.
-func (h *Harvester) Source() *event.Source { return h.src }
+func (h *Harvester) Source() *event.Source { return h.cur.Load() }
 
 // Run reads the file until ctx is done (returns ctx.Err()) or a close policy
 // applies (ErrInactive, ErrRemoved, ErrRenamed, ErrEOF, ErrAbandoned). A
@@ -476,14 +479,18 @@ func (h *Harvester) restart(ctx context.Context) error {
 	}
 	h.pos, h.lineStart, h.partial, h.truncated = 0, 0, h.partial[:0], false
 	h.start, h.sentEnd = event.Position{}, -1
-	h.src.Marks.Reset()
-	// The new content's fingerprint at once: a copy of it must be told
-	// from new content from now on.
+	// New content, a new Source: the offsets of lines read before, still
+	// in flight, are committed with the fingerprint they belong to.
 	fp, err := event.HashHead(h.f, event.FingerprintSize)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", h.src.Path, err)
 	}
-	h.src.Fingerprint.Store(fp)
+	src := h.src.Renewed()
+	// The new content's fingerprint at once: a copy of it must be told
+	// from new content from now on.
+	src.Fingerprint.Store(fp)
+	h.src = src
+	h.cur.Store(src)
 	return nil
 }
 

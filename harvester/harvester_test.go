@@ -439,3 +439,33 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// Lines read before a truncation keep the Source (and so the fingerprint)
+// of the content they were read from: their offsets, committed after the
+// harvester moved on to the new content, are not recorded under its head.
+func TestTruncationRenewsSource(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.log")
+	appendFile(t, path, "old content line\n")
+	f, _ := os.Open(path)
+	src := &event.Source{ID: "x", Path: path}
+	fp, _ := event.HashHead(f, event.FingerprintSize)
+	src.Fingerprint.Store(fp)
+	out := make(chan *event.Chunk, 10)
+	wake := make(chan struct{}, 1)
+	h := New(Config{}, src, f, event.Position{}, out, wake, nil, slog.Default())
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx) }()
+	first := <-out
+	if err := os.WriteFile(path, []byte("new\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wake <- struct{}{}
+	second := <-out
+	cancel()
+	<-done
+	a, b := first.Events[0].Source, second.Events[0].Source
+	if a == b || a.Fingerprint.Load() != fp || b.Fingerprint.Load() == fp || h.Source() != b {
+		t.Fatalf("sources: before %p (fp %v), after %p (fp %v), current %p; old fp %v", a, a.Fingerprint.Load(), b, b.Fingerprint.Load(), h.Source(), fp)
+	}
+}

@@ -47,6 +47,8 @@ type Entry struct {
 	TailHash uint64    `json:"tail_hash"`
 	TailLen  int       `json:"tail_len"`
 	Updated  time.Time `json:"updated"`
+
+	src *event.Source // the last committer, told when the entry is removed
 }
 
 // Position is the entry's resume position.
@@ -149,11 +151,16 @@ func Resolve(path string) (string, bool, error) {
 // when the previous run stopped. Zero when there was none.
 func (r *Registry) LastWrite() time.Time { return r.lastWrite }
 
-// Remove forgets a file.
+// Remove forgets a file. Commits still in flight for the harvester run
+// that last committed it are ignored from now on, so they cannot bring the
+// entry back; a new run (a new Source) commits as usual.
 func (r *Registry) Remove(id string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.entries[id]; ok {
+	if e, ok := r.entries[id]; ok {
+		if e.src != nil {
+			e.src.Forgotten.Store(true)
+		}
 		delete(r.entries, id)
 		r.dirty = true
 	}
@@ -219,10 +226,15 @@ func (r *Registry) Entries() []Entry {
 	return out
 }
 
-// Commit records that src has been delivered up to pos.
+// Commit records that src has been delivered up to pos, with the
+// fingerprint src has (each content of a file has its own Source). A Source
+// whose entry was removed commits nothing.
 func (r *Registry) Commit(src *event.Source, pos event.Position) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if src.Forgotten.Load() {
+		return
+	}
 	e, ok := r.entries[src.ID]
 	if !ok {
 		e = &Entry{ID: src.ID}
@@ -233,6 +245,7 @@ func (r *Registry) Commit(src *event.Source, pos event.Position) {
 	e.Dev, e.Inode = src.Dev, src.Inode
 	e.Fingerprint, e.FingerprintLen = fp.Hash, fp.Len
 	e.Updated = time.Now().UTC()
+	e.src = src
 	r.dirty = true
 }
 

@@ -213,3 +213,24 @@ func TestRegistryPathRefused(t *testing.T) {
 		}
 	}
 }
+
+// A commit still in flight when its file's entry is removed (clean_removed,
+// clean_inactive) does not bring the entry back; a new harvester run of the
+// same identity commits as usual.
+func TestRemovedEntryStaysRemoved(t *testing.T) {
+	r, err := Open(filepath.Join(t.TempDir(), "registry.json"), time.Second, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := &event.Source{ID: "1:2", Path: "/a"}
+	r.Commit(old, event.Position{Offset: 5})
+	r.Remove("1:2")
+	r.Commit(old, event.Position{Offset: 9}) // the acker, late
+	if e, ok := r.Get("1:2"); ok {
+		t.Fatalf("a late commit brought the removed entry back: %+v", e)
+	}
+	r.Commit(&event.Source{ID: "1:2", Path: "/a"}, event.Position{Offset: 3})
+	if e, ok := r.Get("1:2"); !ok || e.Offset != 3 {
+		t.Fatalf("a new run's commit: %+v %v", e, ok)
+	}
+}
