@@ -77,7 +77,7 @@ output: {kafka: {hosts: ["k:9092"], sasl: {mechanism: PLAIN, username: u, passwo
 	if strings.Contains(out, "hunter2") || !strings.Contains(out, "password: '[redacted]'") {
 		t.Fatalf("secret not redacted:\n%s", out)
 	}
-	for _, want := range []string{"max_events: 4096", "close_inactive: 5m0s", "timeout: 5s", "max_lines: 500", "required_acks: -1"} {
+	for _, want := range []string{"max_events: 4096", "close_inactive: 5m0s", "timeout: 5s", "max_lines: 500", "required_acks: -1", "idempotent: true", "partition:\n      hash: {}"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("export lacks the default %q", want)
 		}

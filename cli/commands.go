@@ -35,7 +35,7 @@ func testOutput(ctx context.Context, cfg config.Config, w io.Writer) error {
 func exportConfig(cfg config.Config, w io.Writer) error {
 	enc := yaml.NewEncoder(w)
 	enc.SetIndent(2)
-	if err := enc.Encode(cfg); err != nil {
+	if err := enc.Encode(cfg.Resolved()); err != nil {
 		return fmt.Errorf("export config: %w", err)
 	}
 	return enc.Close()

@@ -176,9 +176,9 @@ type Condition struct {
 // Partition chooses how records are spread over a topic's partitions; at
 // most one strategy is set (hash when none).
 type Partition struct {
-	Hash       *struct{} `yaml:"hash"`
-	RoundRobin *struct{} `yaml:"round_robin"`
-	Random     *struct{} `yaml:"random"`
+	Hash       *struct{} `yaml:"hash,omitempty"`
+	RoundRobin *struct{} `yaml:"round_robin,omitempty"`
+	Random     *struct{} `yaml:"random,omitempty"`
 }
 
 // Header is a static record header.
@@ -221,11 +221,25 @@ const (
 const VersionAuto = "auto"
 
 // IsIdempotent reports whether the producer is idempotent.
-func (k Kafka) IsIdempotent() bool {
-	if k.Idempotent != nil {
-		return *k.Idempotent
+func (k Kafka) IsIdempotent() bool { return *k.resolved().Idempotent }
+
+// Resolved returns c with every value that defaults to depend on another
+// made explicit (output.kafka.idempotent, output.kafka.partition), as the
+// agent runs it: what export config prints.
+func (c Config) Resolved() Config {
+	c.Output.Kafka = c.Output.Kafka.resolved()
+	return c
+}
+
+func (k Kafka) resolved() Kafka {
+	if k.Idempotent == nil {
+		on := k.RequiredAcks == -1
+		k.Idempotent = &on
 	}
-	return k.RequiredAcks == -1
+	if k.Partition.Hash == nil && k.Partition.RoundRobin == nil && k.Partition.Random == nil {
+		k.Partition.Hash = &struct{}{}
+	}
+	return k
 }
 
 // SASL mechanisms.
