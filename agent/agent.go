@@ -73,6 +73,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if err != nil {
 		return err
 	}
+	if err := reg.Create(); err != nil {
+		return fmt.Errorf("registry: %w", err)
+	}
 	mon := monitor.New(opts.Version, cfg.HTTP.ReadyWindow.D(), cfg.HTTP.TopFiles)
 	reg.OnWrite = mon.RegistryWritten
 	regCtx, stopReg := context.WithCancel(context.WithoutCancel(ctx))

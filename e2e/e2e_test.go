@@ -22,7 +22,10 @@ import (
 	"github.com/logship/logship/internal/testlines"
 )
 
-var binary string
+// binary is the agent as shipped; raceBinary the same built with -race,
+// which the agent runs of the tests are made with unless a test measures
+// memory or speed (plainBinary).
+var binary, raceBinary string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "logship-e2e-")
@@ -30,11 +33,14 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "logship")
-	build := exec.Command("go", "build", "-o", binary, "../cmd/logship")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build logship:", err)
-		os.Exit(2)
+	raceBinary = filepath.Join(dir, "logship-race")
+	for _, b := range [][]string{{"-o", binary}, {"-race", "-o", raceBinary}} {
+		build := exec.Command("go", append(append([]string{"build"}, b...), "../cmd/logship")...)
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build logship:", err)
+			os.Exit(2)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -76,13 +82,36 @@ type agent struct {
 	done chan error
 }
 
+var (
+	plainMu    sync.Mutex
+	plainTests = map[string]bool{}
+)
+
+// plainBinary makes t's agents run without the race detector, whose
+// memory and CPU would swamp what t measures.
+func plainBinary(t *testing.T) {
+	plainMu.Lock()
+	defer plainMu.Unlock()
+	plainTests[t.Name()] = true
+}
+
+// agentBinary is the binary t's agents run: raceBinary unless plainBinary.
+func agentBinary(t *testing.T) string {
+	plainMu.Lock()
+	defer plainMu.Unlock()
+	if plainTests[t.Name()] {
+		return binary
+	}
+	return raceBinary
+}
+
 func startAgent(t *testing.T, cfg string, run int) *agent {
 	t.Helper()
 	logf, err := os.Create(filepath.Join(filepath.Dir(cfg), "agent-"+strconv.Itoa(run)+".log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary, "-c", cfg)
+	cmd := exec.Command(agentBinary(t), "-c", cfg)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -119,7 +119,7 @@ func (fc *faultCase) finishWith(maxDups, others int) int {
 	if r.seen.Dups > maxDups {
 		t.Fatalf("%d duplicates, at most %d expected", r.seen.Dups, maxDups)
 	}
-	if p := fc.peak.Load(); p == 0 || p > rssBound {
+	if p := fc.peak.Load(); agentBinary(t) == binary && (p == 0 || p > rssBound) {
 		t.Fatalf("peak RSS %d MiB, bound %d MiB", p>>20, rssBound>>20)
 	}
 	var files []string
@@ -280,6 +280,7 @@ func TestFaultBrokerGone60s(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a minute-long outage")
 	}
+	plainBinary(t) // the memory bound is measured here: the backlog grows for a minute
 	port := kafkatest.FreePort(t)
 	data := t.TempDir()
 	kc := kafkatest.StartOn(t, port, kfake.DataDir(data))
@@ -296,7 +297,10 @@ func TestFaultBrokerGone60s(t *testing.T) {
 	if log, _ := os.ReadFile(fc.r.a.log.Name()); !strings.Contains(string(log), "events_failed=") {
 		t.Fatal("no failed delivery during the outage: the fault did not reach the agent")
 	}
-	fc.finish(0)
+	// A batch sarama gave up on during the outage, that the broker had
+	// written, is sent again under a new sequence: at most what is in
+	// flight (the queue, passed by a chunk at most) can arrive twice.
+	fc.finish(4096 + 512)
 }
 
 // Lines far longer than max_message_bytes: cut at max_bytes (which may not

@@ -491,7 +491,10 @@ func (h *Harvester) restart(ctx context.Context) error {
 	src.Fingerprint.Store(fp)
 	h.src = src
 	h.cur.Store(src)
-	return nil
+	// The new content is delivered up to its start: committed once what
+	// was sent before is, so the registry never keeps the old content's
+	// offset for it (nothing may be written to it for a long while).
+	return h.put(ctx, &event.Event{Skip: true, Flags: event.FlagCommit})
 }
 
 // growFingerprint extends the fingerprint while the file was shorter than

@@ -44,7 +44,8 @@ func run(t *testing.T, path string, offset int64, cfg Config) (<-chan *event.Chu
 	return out, wake, h, stop
 }
 
-// collect reads chunks until n lines have arrived.
+// collect reads chunks until n lines have arrived (skip events, which only
+// carry a position, are not lines).
 func collect(t *testing.T, ch <-chan *event.Chunk, n int) []line {
 	t.Helper()
 	var got []line
@@ -53,6 +54,9 @@ func collect(t *testing.T, ch <-chan *event.Chunk, n int) []line {
 		select {
 		case c := <-ch:
 			for _, e := range c.Events {
+				if e.Skip {
+					continue
+				}
 				got = append(got, line{string(e.Line), e.Offset, e.End, e.Truncated})
 			}
 		case <-deadline:
@@ -468,4 +472,28 @@ func TestTruncationRenewsSource(t *testing.T) {
 	if a == b || a.Fingerprint.Load() != fp || b.Fingerprint.Load() == fp || h.Source() != b {
 		t.Fatalf("sources: before %p (fp %v), after %p (fp %v), current %p; old fp %v", a, a.Fingerprint.Load(), b, b.Fingerprint.Load(), h.Source(), fp)
 	}
+}
+
+// A file truncated to nothing commits its new content's start: the registry
+// must not keep the old content's offset for it until something is written
+// (found by TestModel, seed 2).
+func TestTruncatedToEmptyCommitsItsStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.log")
+	appendFile(t, path, "some line\n")
+	out, wake, h, stop := run(t, path, 0, Config{})
+	collect(t, out, 1)
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	wake <- struct{}{}
+	select {
+	case c := <-out:
+		e := c.Events[0]
+		if !e.Skip || event.PositionAfter(&e).Offset != 0 || e.Source != h.Source() || e.Source.ID != "x" {
+			t.Fatalf("after truncation: %+v", e)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing sent after the truncation")
+	}
+	_ = stop()
 }

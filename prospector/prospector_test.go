@@ -103,6 +103,9 @@ func startWith(t *testing.T, inputs []config.Input, reg Registry, setup func(*Pr
 			case c := <-out:
 				s.mu.Lock()
 				for _, e := range c.Events {
+					if e.Skip { // a position, not a line
+						continue
+					}
 					s.lines[e.Source.Path] = append(s.lines[e.Source.Path], string(e.Line))
 					s.offs[e.Source.Path] = append(s.offs[e.Source.Path], e.Offset)
 				}

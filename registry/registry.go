@@ -151,6 +151,20 @@ func Resolve(path string) (string, bool, error) {
 // when the previous run stopped. Zero when there was none.
 func (r *Registry) LastWrite() time.Time { return r.lastWrite }
 
+// Create writes the registry file if there is none yet. The agent calls it
+// at start: the file's time tells the next start since when rotated files
+// are the agent's to read, so a crash before the first flush must not make
+// that start another first start (rotated files taken for history).
+func (r *Registry) Create() error {
+	if _, err := os.Stat(r.path); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	r.mu.Lock()
+	r.dirty = true
+	r.mu.Unlock()
+	return r.Flush()
+}
+
 // Remove forgets a file. Commits still in flight for the harvester run
 // that last committed it are ignored from now on, so they cannot bring the
 // entry back; a new run (a new Source) commits as usual.

@@ -234,3 +234,26 @@ func TestRemovedEntryStaysRemoved(t *testing.T) {
 		t.Fatalf("a new run's commit: %+v %v", e, ok)
 	}
 }
+
+// The first start writes the registry at once: a crash before the first
+// flush must not make the next start a first start too.
+func TestCreateAtStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "registry.json")
+	r, err := Open(path, time.Hour, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Create(); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := Open(path, time.Hour, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2.LastWrite().IsZero() || len(r2.Entries()) != 0 {
+		t.Fatalf("after Create: last write %v, %d entries", r2.LastWrite(), len(r2.Entries()))
+	}
+	if err := r2.Create(); err != nil { // there is one: nothing to do
+		t.Fatal(err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -119,6 +120,37 @@ func RegistryOffsets(t testing.TB, path string) map[string]int64 {
 		out[f.Path] = f.Offset
 	}
 	return out
+}
+
+// RegistryOffsetOf returns the registry's offset for the file now at path,
+// found by its inode (a rotated file's entry keeps the path it was opened
+// under); false when the registry has none.
+func RegistryOffsetOf(t testing.TB, registry, path string) (int64, bool) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ino := fi.Sys().(*syscall.Stat_t).Ino
+	data, err := os.ReadFile(registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Files []struct {
+			Inode  uint64 `json:"inode"`
+			Offset int64  `json:"offset"`
+		} `json:"files"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("registry %s is not valid JSON: %v", registry, err)
+	}
+	for _, f := range doc.Files {
+		if f.Inode == ino {
+			return f.Offset, true
+		}
+	}
+	return 0, false
 }
 
 // AppendRaw appends s to path as it is.
