@@ -10,14 +10,18 @@ import (
 )
 
 // Gate sits in front of the broker's produce handling. It records the value
-// of every record in every produce request the broker goes on to write, and
-// can reject produce requests with a retriable error for as long as asked.
-// Tests use it to check that an offset was only committed for lines the
-// broker had written at the time.
+// of every record the broker acknowledged (from the broker's answers on the
+// wire: see Acks), and can reject produce requests with a retriable error
+// for as long as asked. Tests use it to check that an offset was only
+// committed for lines Kafka had acknowledged at the time.
 type Gate struct {
 	// Line maps a record value to the line it carries (for JSON values,
 	// their "message"); nil means the value is the line.
 	Line func([]byte) string
+	// Arrival records records as their produce requests arrive instead:
+	// for a TLS cluster, whose answers cannot be read off the wire. Set
+	// it before Install.
+	Arrival bool
 
 	mu      sync.Mutex
 	fail    *kerr.Error
@@ -39,8 +43,10 @@ func NewGate(line func([]byte) string) *Gate {
 	return &Gate{Line: line, written: make(map[string]int)}
 }
 
-// Install puts the gate in front of c's produce handling.
+// Install puts the gate in front of c's produce handling and has it told
+// what c acknowledges.
 func (g *Gate) Install(c *Cluster) {
+	c.Acks.Subscribe(g.acked)
 	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
 		return g.handle(req.(*kmsg.ProduceRequest))
@@ -54,7 +60,8 @@ func (g *Gate) Fail(err *kerr.Error) {
 	g.mu.Unlock()
 }
 
-// Written reports whether a record carrying this line has been let through.
+// Written reports whether a record carrying this line has been
+// acknowledged.
 func (g *Gate) Written(value string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -88,18 +95,34 @@ func (g *Gate) handle(req *kmsg.ProduceRequest) (kmsg.Response, error, bool) {
 		}
 		return resp, nil, true
 	}
-	for _, t := range req.Topics {
-		for _, p := range t.Partitions {
-			for _, v := range recordValues(p.Records) {
-				if g.Line != nil {
-					g.written[g.Line(v)]++
-				} else {
-					g.written[string(v)]++
+	if g.Arrival {
+		for _, t := range req.Topics {
+			for _, p := range t.Partitions {
+				for _, v := range recordValues(p.Records) {
+					g.record(v)
 				}
 			}
 		}
 	}
 	return nil, nil, false // the broker handles it as usual
+}
+
+// acked records an acknowledged record's value.
+func (g *Gate) acked(v []byte) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.Arrival {
+		g.record(v)
+	}
+}
+
+// record counts a record's value as written; g.mu is held.
+func (g *Gate) record(v []byte) {
+	if g.Line != nil {
+		g.written[g.Line(v)]++
+	} else {
+		g.written[string(v)]++
+	}
 }
 
 // recordValues walks uncompressed record batches and returns the values.

@@ -15,10 +15,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Cluster is a kfake cluster with its address.
+// Cluster is a kfake cluster with its address, and what it acknowledged.
 type Cluster struct {
 	*kfake.Cluster
 	Addr string
+	Acks *Acks
 }
 
 // Start runs a kfake broker on a free loopback port, closed when the test ends.
@@ -31,13 +32,14 @@ func Start(t testing.TB, opts ...kfake.Opt) *Cluster {
 // and started again on the same port keeps its records.
 func StartOn(t testing.TB, port int, opts ...kfake.Opt) *Cluster {
 	t.Helper()
-	opts = append([]kfake.Opt{kfake.Ports(port), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3)}, opts...)
+	acks := NewAcks()
+	opts = append([]kfake.Opt{kfake.Ports(port), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3), kfake.ListenFn(acks.listen)}, opts...)
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
 		t.Fatalf("start kfake: %v", err)
 	}
 	t.Cleanup(c.Close)
-	return &Cluster{Cluster: c, Addr: "127.0.0.1:" + strconv.Itoa(port)}
+	return &Cluster{Cluster: c, Addr: "127.0.0.1:" + strconv.Itoa(port), Acks: acks}
 }
 
 // StartBrokers runs a cluster of n kfake brokers on free loopback ports
@@ -49,7 +51,8 @@ func StartBrokers(t testing.TB, n int, opts ...kfake.Opt) *Cluster {
 	for i := range ports {
 		ports[i] = FreePort(t)
 	}
-	opts = append([]kfake.Opt{kfake.Ports(ports...), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3)}, opts...)
+	acks := NewAcks()
+	opts = append([]kfake.Opt{kfake.Ports(ports...), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3), kfake.ListenFn(acks.listen)}, opts...)
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
 		t.Fatalf("start kfake: %v", err)
@@ -58,19 +61,20 @@ func StartBrokers(t testing.TB, n int, opts ...kfake.Opt) *Cluster {
 	if got := len(c.ListenAddrs()); got != n {
 		t.Fatalf("kfake runs %d brokers, want %d", got, n)
 	}
-	return &Cluster{Cluster: c, Addr: "127.0.0.1:" + strconv.Itoa(ports[0])}
+	return &Cluster{Cluster: c, Addr: "127.0.0.1:" + strconv.Itoa(ports[0]), Acks: acks}
 }
 
 // StartStrict runs a kfake broker that creates no topic on its own.
 func StartStrict(t testing.TB, opts ...kfake.Opt) *Cluster {
 	t.Helper()
 	port := FreePort(t)
-	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.Ports(port)}, opts...)...)
+	acks := NewAcks()
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.Ports(port), kfake.ListenFn(acks.listen)}, opts...)...)
 	if err != nil {
 		t.Fatalf("start kfake: %v", err)
 	}
 	t.Cleanup(c.Close)
-	return &Cluster{Cluster: c, Addr: "127.0.0.1:" + strconv.Itoa(port)}
+	return &Cluster{Cluster: c, Addr: "127.0.0.1:" + strconv.Itoa(port), Acks: acks}
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago.

@@ -188,7 +188,11 @@ func TestRetriesThroughProduceErrors(t *testing.T) {
 	kc := kafkatest.Start(t)
 	gate := kc.Gate(nil)
 	const files, lines = 3, 3000
-	p := startPipeline(t, kc, gate, files, kafkaCfg(config.CodecRaw))
+	// A short backoff: sarama's own retries run out within the fault, so
+	// logship's re-sends are exercised too.
+	k := kafkaCfg(config.CodecRaw)
+	k.Retry.Backoff, k.Retry.MaxBackoff = config.Duration(time.Millisecond), config.Duration(50*time.Millisecond)
+	p := startPipeline(t, kc, gate, files, k)
 	p.feed(t, 0, 500)
 	gate.Fail(kerr.NotEnoughReplicas)
 	fed := make(chan struct{})

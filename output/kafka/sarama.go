@@ -90,9 +90,11 @@ func saramaConfig(k config.Kafka) (*sarama.Config, error) {
 	// partition) under a new one and may be duplicated. sarama sleeps a
 	// whole partition for each retry's backoff, so a growing backoff there
 	// stalls everything behind one failure (measured: a minute for twenty
-	// write-then-fail answers): its retries stay short and few, and
-	// logship's own re-sends back off.
-	c.Producer.Retry.Max = 10
+	// write-then-fail answers): its backoff stays short, and its retries
+	// many (100, some 10 s at the default backoff: connections cut two
+	// times in three gave up after 10 and duplicated), and logship's own
+	// re-sends back off.
+	c.Producer.Retry.Max = 100
 	c.Producer.Retry.Backoff = k.Retry.Backoff.D()
 	if k.IsIdempotent() {
 		c.Producer.Idempotent = true

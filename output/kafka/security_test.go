@@ -41,7 +41,10 @@ func TestSASL(t *testing.T) {
 			kc := kafkatest.Start(t, kfake.EnableSASL(), kfake.Superuser(tc.mech, "logship", "s3cret"))
 			k := kafkaCfg(config.CodecRaw)
 			k.SASL = config.SASL{Mechanism: tc.mech, Username: "logship", Password: "s3cret"}
-			p := startPipeline(t, kc, kc.Gate(nil), 1, k)
+			gate := kafkatest.NewGate(nil)
+			gate.Arrival = true // the wire is encrypted: its answers cannot be read
+			gate.Install(kc)
+			p := startPipeline(t, kc, gate, 1, k)
 			p.feed(t, 0, 100)
 			p.stop(t)
 			consumeExactlyOnce(t, kc.Addr, "logs", 100, rawValue, tc.kgo)
@@ -98,7 +101,10 @@ func TestTLS(t *testing.T) {
 			if mutual {
 				k.TLS.Certificate, k.TLS.Key = pki.clientCert, pki.clientKey
 			}
-			p := startPipeline(t, kc, kc.Gate(nil), 1, k)
+			gate := kafkatest.NewGate(nil)
+			gate.Arrival = true // the wire is encrypted: its answers cannot be read
+			gate.Install(kc)
+			p := startPipeline(t, kc, gate, 1, k)
 			p.feed(t, 0, 100)
 			p.stop(t)
 			cli := &tls.Config{RootCAs: pki.pool, Certificates: []tls.Certificate{pki.client}, MinVersion: tls.VersionTLS12}
