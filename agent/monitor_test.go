@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logship/logship/config"
+	"github.com/logship/logship/internal/eventually"
 	"github.com/logship/logship/internal/kafkatest"
 	"github.com/logship/logship/internal/testlines"
 	"github.com/logship/logship/monitor"
@@ -198,11 +199,5 @@ func TestReadinessFollowsBroker(t *testing.T) {
 
 func until(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	eventually.Within(t, d, what, cond)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/event"
 	"github.com/logship/logship/harvester"
+	"github.com/logship/logship/internal/eventually"
 	"github.com/logship/logship/internal/testlog"
 	"github.com/logship/logship/registry"
 )
@@ -148,13 +149,7 @@ func write(t *testing.T, path string, lines ...string) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually.Within(t, 10*time.Second, what, cond)
 }
 
 func TestGlobsAndExclusions(t *testing.T) {
@@ -210,6 +205,23 @@ func TestDirectoryCreatedLater(t *testing.T) {
 	waitFor(t, "the new file", func() bool { return h.sink.count() == 1 })
 }
 
+// sourceOf is the Source a harvester of path would commit with: its
+// identity and head fingerprint.
+func sourceOf(t *testing.T, path string) (*event.Source, os.FileInfo) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	id, _ := identity(fi)
+	fp, _ := event.HashHead(f, event.FingerprintSize)
+	src := &event.Source{ID: id.String(), Path: path}
+	src.Fingerprint.Store(fp)
+	return src, fi
+}
+
 func TestResumeFromRegistry(t *testing.T) {
 	dir := t.TempDir()
 	path := dir + "/a.log"
@@ -218,13 +230,7 @@ func TestResumeFromRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, _ := os.Open(path)
-	fi, _ := f.Stat()
-	id, _ := identity(fi)
-	fp, _ := event.HashHead(f, event.FingerprintSize)
-	f.Close()
-	src := &event.Source{ID: id.String(), Path: path}
-	src.Fingerprint.Store(fp)
+	src, _ := sourceOf(t, path)
 	reg.Commit(src, event.PositionAfter(&event.Event{End: 10, Line: []byte("old2")}))
 	h, _ := start(t, []config.Input{{Paths: []string{path}}}, reg)
 	waitFor(t, "1 line", func() bool { return h.sink.count() == 1 })
@@ -467,13 +473,7 @@ func TestSameBannerRewrittenWhileStopped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, _ := os.Open(app)
-	fi, _ := f.Stat()
-	id, _ := identity(fi)
-	fp, _ := event.HashHead(f, event.FingerprintSize)
-	f.Close()
-	src := &event.Source{ID: id.String(), Path: app}
-	src.Fingerprint.Store(fp)
+	src, fi := sourceOf(t, app)
 	last := old[len(old)-1]
 	reg.Commit(src, event.PositionAfterLine([]byte(last), fi.Size(), false))
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/internal/eventually"
 	"github.com/logship/logship/internal/kafkatest"
 	"github.com/logship/logship/internal/testlog"
 	"github.com/logship/logship/spooler"
@@ -328,11 +329,5 @@ func TestHungBrokerNoticed(t *testing.T) {
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually.Within(t, 30*time.Second, what, cond)
 }

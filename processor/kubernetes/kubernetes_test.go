@@ -18,6 +18,7 @@ import (
 
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/internal/eventually"
 	"github.com/logship/logship/processor"
 	"gopkg.in/yaml.v3"
 )
@@ -45,13 +46,7 @@ func podsOf(ctx context.Context, client *fake.Clientset) cache.ListerWatcher {
 // until waits for cond, which an informer event makes true.
 func until(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventually.Within(t, 10*time.Second, what, cond)
 }
 
 func TestWatcher(t *testing.T) {
