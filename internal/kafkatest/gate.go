@@ -125,7 +125,8 @@ func (g *Gate) record(v []byte) {
 	}
 }
 
-// recordValues walks uncompressed record batches and returns the values.
+// recordValues walks uncompressed record batches and returns the values;
+// compressed batches and anything malformed yield nothing (never a panic).
 func recordValues(raw []byte) [][]byte {
 	var out [][]byte
 	for len(raw) >= 12 {
@@ -137,10 +138,14 @@ func recordValues(raw []byte) [][]byte {
 		if err := b.ReadFrom(raw[:12+batchLen]); err != nil {
 			return out
 		}
+		if b.Attributes&0x07 != 0 { // compressed: not read here
+			raw = raw[12+batchLen:]
+			continue
+		}
 		recs := b.Records
 		for range b.NumRecords {
 			l, n := binary.Varint(recs)
-			if n <= 0 || int(l)+n > len(recs) {
+			if n <= 0 || l < 0 || int(l) > len(recs)-n {
 				break
 			}
 			var r kmsg.Record
