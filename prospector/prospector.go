@@ -45,11 +45,12 @@ type input struct {
 
 // running is a harvester and what the prospector keeps to steer it.
 type running struct {
-	h     *harvester.Harvester
-	wake  chan struct{}
-	path  string
-	id    fileID
-	input int
+	h       *harvester.Harvester
+	wake    chan struct{}
+	path    string
+	aliases []string // other paths byPath routes to it (it was renamed)
+	id      fileID
+	input   int
 }
 
 // known is the state of a file whose harvester has stopped.
@@ -337,8 +338,10 @@ func (p *Prospector) finish(f finished) {
 	p.openMu.Lock()
 	delete(p.openSet, r.id)
 	p.openMu.Unlock()
-	if p.byPath[r.path] == r {
-		delete(p.byPath, r.path)
+	for _, path := range append(r.aliases, r.path) {
+		if p.byPath[path] == r {
+			delete(p.byPath, path) // a stale entry would keep r, and its harvester, for good
+		}
 	}
 	p.open.Add(-1)
 	pos, fp := r.h.Position(), r.h.Source().Fingerprint.Load()

@@ -636,3 +636,25 @@ func TestStartPositionEndOnce(t *testing.T) {
 	h2, _ := startWith(t, in, reg, func(p *Prospector) { p.Reloaded() })
 	waitFor(t, "c's line", func() bool { return len(h2.sink.get(dir+"/c.log")) == 1 })
 }
+
+// A renamed file's harvester, once closed, is forgotten under both its
+// paths: its renamed path's entry kept every rotated file's harvester (and,
+// before they released their buffers, their last chunk) for good: memory
+// grew with every rotation.
+func TestRotatedHarvesterForgotten(t *testing.T) {
+	dir := t.TempDir()
+	app := dir + "/app.log"
+	write(t, app, "one")
+	h, _ := start(t, []config.Input{{Paths: []string{dir + "/*.log*"}, CloseInactive: config.Duration(300 * time.Millisecond)}}, nil)
+	waitFor(t, "the line", func() bool { return h.sink.count() == 1 })
+	if err := os.Rename(app, app+".1"); err != nil {
+		t.Fatal(err)
+	}
+	scans := h.p.Scans()
+	waitFor(t, "a scan that sees the rename", func() bool { return h.p.Scans() >= scans+2 })
+	waitFor(t, "the rotated file to close", func() bool { return h.p.OpenFiles() == 0 })
+	h.stop() // Run's goroutine owns byPath: read it once Run returned
+	if n := len(h.p.byPath); n != 0 {
+		t.Fatalf("%d paths still lead to closed harvesters: %v", n, h.p.byPath)
+	}
+}

@@ -89,6 +89,7 @@ func (p *Prospector) start(ctx context.Context, todo []candidate) {
 		if r := p.running[c.id]; r != nil {
 			if r.path != c.path && p.byPath[c.path] == nil {
 				p.byPath[c.path] = r // renamed: route its write events too
+				r.aliases = append(r.aliases, c.path)
 			}
 			continue
 		}
