@@ -658,3 +658,30 @@ func TestRotatedHarvesterForgotten(t *testing.T) {
 		t.Fatalf("%d paths still lead to closed harvesters: %v", n, h.p.byPath)
 	}
 }
+
+// A file truncated while the agent was stopped, and empty when it starts,
+// has its registry entry start over at once: no harvester runs for it, and
+// the old content's offset must not stay (found by TestModel).
+func TestTruncatedWhileStoppedStartsOver(t *testing.T) {
+	dir := t.TempDir()
+	app := dir + "/app.log"
+	write(t, app, numbered("a", 0, 100)...)
+	reg, err := registry.Open(filepath.Join(dir, "reg.json"), time.Second, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, fi := sourceOf(t, app)
+	reg.Commit(src, event.PositionAfterLine([]byte("a line 00099"), fi.Size(), false))
+	if err := os.Truncate(app, 0); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := start(t, []config.Input{{Paths: []string{app}}}, reg)
+	waitFor(t, "a scan", func() bool { return h.p.Scans() > 0 })
+	if e, ok := reg.Get(src.ID); !ok || e.Offset != 0 {
+		t.Fatalf("registry after the start: %+v %v, want offset 0", e, ok)
+	}
+	reg.Commit(src, event.Position{Offset: 1300}) // the old content's acks, late
+	if e, _ := reg.Get(src.ID); e.Offset != 0 {
+		t.Fatalf("a late commit of the old content put the registry at %d", e.Offset)
+	}
+}
