@@ -95,28 +95,39 @@ func (s *Seen) Missing(files, n int) []string {
 	return out
 }
 
-// RegistryOffsets reads a registry file and returns each path's offset. A
-// missing file yields an empty map.
-func RegistryOffsets(t testing.TB, path string) map[string]int64 {
+// registryEntry is what these helpers read of a registry entry.
+type registryEntry struct {
+	Path   string `json:"path"`
+	Inode  uint64 `json:"inode"`
+	Offset int64  `json:"offset"`
+}
+
+// readRegistry returns a registry file's entries; a missing file has none.
+func readRegistry(t testing.TB, path string) []registryEntry {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
-		return map[string]int64{}
+		return nil
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	var doc struct {
-		Files []struct {
-			Path   string `json:"path"`
-			Offset int64  `json:"offset"`
-		} `json:"files"`
+		Files []registryEntry `json:"files"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
 		t.Fatalf("registry %s is not valid JSON: %v", path, err)
 	}
-	out := make(map[string]int64, len(doc.Files))
-	for _, f := range doc.Files {
+	return doc.Files
+}
+
+// RegistryOffsets reads a registry file and returns each path's offset. A
+// missing file yields an empty map.
+func RegistryOffsets(t testing.TB, path string) map[string]int64 {
+	t.Helper()
+	files := readRegistry(t, path)
+	out := make(map[string]int64, len(files))
+	for _, f := range files {
 		out[f.Path] = f.Offset
 	}
 	return out
@@ -132,20 +143,7 @@ func RegistryOffsetOf(t testing.TB, registry, path string) (int64, bool) {
 		t.Fatal(err)
 	}
 	ino := fi.Sys().(*syscall.Stat_t).Ino
-	data, err := os.ReadFile(registry)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Files []struct {
-			Inode  uint64 `json:"inode"`
-			Offset int64  `json:"offset"`
-		} `json:"files"`
-	}
-	if err := json.Unmarshal(data, &doc); err != nil {
-		t.Fatalf("registry %s is not valid JSON: %v", registry, err)
-	}
-	for _, f := range doc.Files {
+	for _, f := range readRegistry(t, registry) {
 		if f.Inode == ino {
 			return f.Offset, true
 		}
