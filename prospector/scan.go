@@ -300,12 +300,12 @@ func (p *Prospector) consider(ctx context.Context, c candidate) {
 	}
 	src := &event.Source{ID: c.id.String(), Path: c.path, Dev: c.id.dev, Inode: c.id.ino, Input: c.in.meta}
 	src.Fingerprint.Store(fp)
-	switch e, known := p.reg.Get(src.ID); {
+	switch e, inReg := p.reg.Get(src.ID); {
 	case how == fromEnd:
 		// Nothing before its end is to be shipped: that much is
 		// delivered, so a restart or a reload starts there too.
 		p.reg.Commit(src, start)
-	case known && !ct.gz && start.Offset < e.Offset:
+	case inReg && !ct.gz && start.Offset < e.Offset:
 		// Truncated or replaced: the registry's offset is another
 		// content's. The file starts over here, and whatever the old
 		// content still has in flight must not put it back.
