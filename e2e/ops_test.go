@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/logship/logship/internal/kafkatest"
 	"github.com/logship/logship/internal/testlines"
 )
@@ -52,12 +50,7 @@ func TestSIGHUPReload(t *testing.T) {
 	ag := startAgent(t, cfg, 0)
 	seen := testlines.NewSeen()
 	c := kafkatest.NewConsumer(t, kc.Addr, "logs")
-	consume := func(n int) {
-		t.Helper()
-		if !c.Until(t.Context(), 60*time.Second, func(r *kgo.Record) { seen.Add(string(r.Value)) }, func() bool { return seen.Distinct() >= n }) {
-			t.Fatalf("%d of %d lines", seen.Distinct(), n)
-		}
-	}
+	consume := func(n int) { t.Helper(); consumeUntil(t, c, seen, n, 60*time.Second) }
 	consume(1000) // only a is configured
 	if seen.Count[[2]int{1, 0}] != 0 {
 		t.Fatal("b shipped before its input was added")

@@ -224,9 +224,15 @@ func (r *rig) waitFor(what string, cond func() bool) {
 // consume waits until n distinct lines arrived.
 func (r *rig) consume(n int) {
 	r.t.Helper()
-	if !r.consumer.Until(r.t.Context(), 90*time.Second, func(rec *kgo.Record) { r.seen.Add(string(rec.Value)) },
-		func() bool { return r.seen.Distinct() >= n }) {
-		r.t.Fatalf("%d of %d lines arrived", r.seen.Distinct(), n)
+	consumeUntil(r.t, r.consumer, r.seen, n, 90*time.Second)
+}
+
+// consumeUntil polls c into seen until n distinct lines arrived, and fails
+// t if they do not within timeout.
+func consumeUntil(t *testing.T, c *kafkatest.Consumer, seen *testlines.Seen, n int, timeout time.Duration) {
+	t.Helper()
+	if !c.Until(t.Context(), timeout, func(rec *kgo.Record) { seen.Add(string(rec.Value)) }, func() bool { return seen.Distinct() >= n }) {
+		t.Fatalf("%d of %d lines arrived", seen.Distinct(), n)
 	}
 }
 

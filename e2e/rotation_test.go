@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/logship/logship/internal/kafkatest"
 	"github.com/logship/logship/internal/testlines"
 )
@@ -428,12 +426,7 @@ output: {kafka: {hosts: ["%[3]s"], topic: logs, codec: raw}}
 	a := startAgent(t, cfg, 0)
 	seen := testlines.NewSeen()
 	c := kafkatest.NewConsumer(t, kc.Addr, "logs")
-	until := func(n int) {
-		t.Helper()
-		if !c.Until(t.Context(), time.Minute, func(r *kgo.Record) { seen.Add(string(r.Value)) }, func() bool { return seen.Distinct() >= n }) {
-			t.Fatalf("%d of %d lines", seen.Distinct(), n)
-		}
-	}
+	until := func(n int) { t.Helper(); consumeUntil(t, c, seen, n, time.Minute) }
 	until(100)
 	a.kill9(t)
 	testlines.Append(t, app, 0, 100, 200) // written while down, then rotated
