@@ -223,6 +223,19 @@ func (h *Harvester) Size() (int64, error) {
 // for concurrent use, an error once the file is closed.
 func (h *Harvester) ReadAt(b []byte, off int64) (int, error) { return h.f.ReadAt(b, off) }
 
+// Rewritten reports whether the open file no longer starts with the bytes
+// it was fingerprinted by: truncated (and perhaps written again) in a way
+// Run has not seen yet. Safe for concurrent use; a read error says nothing
+// either way and is reported as true, so a caller waits rather than decides.
+func (h *Harvester) Rewritten() bool {
+	fp := h.Source().Fingerprint.Load()
+	if fp.Len == 0 {
+		return false
+	}
+	now, err := event.HashHead(h.f, fp.Len)
+	return err != nil || now != fp
+}
+
 // Gzip reports whether the file is read through gzip.
 func (h *Harvester) Gzip() bool { return h.cfg.Gzip }
 

@@ -685,3 +685,60 @@ func TestTruncatedWhileStoppedStartsOver(t *testing.T) {
 		t.Fatalf("a late commit of the old content put the registry at %d", e.Offset)
 	}
 }
+
+// A copytruncate's copy found while the original's harvester has not seen
+// the truncation yet (the application already writing the new content):
+// the copy is held until the harvester records where it stopped, not read
+// again from its start. A file that only starts like a running one whose
+// file is unchanged is not held.
+func TestCopyOfTruncatedOriginalWaits(t *testing.T) {
+	dir := t.TempDir()
+	app := dir + "/app.log"
+	write(t, app, numbered("a", 0, 2000)...)
+	data, err := os.ReadFile(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &event.Source{Path: app}
+	fp, err := event.HashHead(f, event.FingerprintSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Fingerprint.Store(fp)
+	// Not run: as a harvester is between two reads.
+	r := &running{h: harvester.New(harvester.Config{}, src, f, event.Position{}, nil, nil, &harvester.Stats{}, slog.New(slog.DiscardHandler)), path: app}
+	defer f.Close()
+	p := &Prospector{}
+	candidate := func(name string, b []byte) bool {
+		t.Helper()
+		path := dir + "/" + name
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return p.copyOfRunning(content{f: c}, int64(len(b)), r)
+	}
+	if !candidate("copy", data) {
+		t.Fatal("a copy of the running file not held")
+	}
+	other := bytes.Replace(data, []byte("a line 01999"), []byte("b line 01999"), 1)
+	if candidate("other", other) {
+		t.Fatal("a file that only starts like the running one held as its copy")
+	}
+	// copytruncate: the original emptied and written again.
+	if err := os.Truncate(app, 0); err != nil {
+		t.Fatal(err)
+	}
+	write(t, app, numbered("c", 0, 10)...)
+	if !candidate("copy.1", data) {
+		t.Fatal("the copy of a file truncated under its harvester was taken for new content")
+	}
+}

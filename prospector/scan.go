@@ -447,7 +447,14 @@ func (p *Prospector) copyOfRunning(ct content, size int64, r *running) bool {
 	if err != nil {
 		return true // closing: wait for where it stopped
 	}
-	return sameBytes(ct.f, r.h, min(size, osize))
+	if sameBytes(ct.f, r.h, min(size, osize)) {
+		return true
+	}
+	// The original truncated under its harvester, which has not seen it
+	// yet: when it does, what it read goes into the content index, and a
+	// later scan resumes the copy from there. Deciding now would read the
+	// copy again from its start.
+	return r.h.Rewritten()
 }
 
 // runningHeads is the running harvesters by head fingerprint, as they are
