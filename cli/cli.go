@@ -35,6 +35,7 @@ func version() string {
 
 const usage = `usage:
   logship -c FILE                         run the agent with the configuration in FILE
+          [-cpuprofile F] [-memprofile F]   and write Go profiles of the run to F
   logship test config -c FILE             check FILE: every problem with its line and key
   logship test output -c FILE             connect to Kafka, check the topic, produce a test record
   logship export config -c FILE           print the effective configuration, defaults included, secrets redacted
@@ -58,6 +59,9 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 	var path string
 	fs.StringVar(&path, "c", "", "configuration file")
 	fs.StringVar(&path, "config", "", "configuration file")
+	var prof profiles
+	fs.StringVar(&prof.cpu, "cpuprofile", "", "write a CPU profile of the run to this file")
+	fs.StringVar(&prof.mem, "memprofile", "", "write a heap profile to this file when the agent stops")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usage)
@@ -86,7 +90,12 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		sarama.Logger = saramaLogger{log.With("component", "sarama")}
-		return runAgent(ctx, cfg, path, log)
+		stop, err := prof.start()
+		if err != nil {
+			return err
+		}
+		err = runAgent(ctx, cfg, path, log)
+		return errors.Join(err, stop())
 	case "test config":
 		fmt.Fprintf(stdout, "%s: configuration OK (%d inputs)\n", path, len(cfg.Inputs))
 		return nil

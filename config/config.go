@@ -273,6 +273,8 @@ type HTTP struct {
 	// TopFiles is how many of the files furthest behind get their own lag
 	// series (bounded cardinality); the rest count per input only.
 	TopFiles int `yaml:"top_files"`
+	// PProf serves Go's profiles (net/http/pprof) under /debug/pprof/.
+	PProf bool `yaml:"pprof"`
 }
 
 // LoggingMetrics configures the periodic progress line.

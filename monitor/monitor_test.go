@@ -1,6 +1,8 @@
 package monitor
 
 import (
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -65,5 +67,23 @@ func TestReady(t *testing.T) {
 	snap.KafkaConnected = false
 	if ok, why := m.Ready(); ok || why != "kafka not connected" {
 		t.Fatalf("ready = %v (%s) with kafka gone", ok, why)
+	}
+}
+
+// http.pprof adds Go's profiles beside the monitoring endpoints, which
+// keep answering.
+func TestWithPprof(t *testing.T) {
+	h := WithPprof(New("test", time.Minute, 2).Handler(nil))
+	for path, want := range map[string]string{"/debug/pprof/": "goroutine", "/debug/pprof/cmdline": "", "/healthz": "ok"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != 200 || !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("GET %s: %d %.80q", path, rec.Code, rec.Body.String())
+		}
+	}
+	rec := httptest.NewRecorder()
+	New("test", time.Minute, 2).Handler(nil).ServeHTTP(rec, httptest.NewRequest("GET", "/debug/pprof/", nil))
+	if rec.Code != 404 {
+		t.Errorf("without http.pprof, /debug/pprof/ answered %d", rec.Code)
 	}
 }
