@@ -221,15 +221,20 @@ func (a *agent) now() (cpu time.Duration, rss int64, fds int, err error) {
 
 func (b *bench) logshipConfig() string {
 	input := strings.ReplaceAll(b.o.input, "\n", "\n    ")
+	output := strings.ReplaceAll(b.o.output, "\n", "\n    ")
 	return fmt.Sprintf(`inputs:
   - paths: ["%[1]s/*.log"]
     %[4]s
 registry: {path: "%[5]s/registry.json"}
 output:
-  kafka: {hosts: ["%[2]s"], topic: logs, codec: %[3]s}
+  kafka:
+    hosts: ["%[2]s"]
+    topic: logs
+    codec: %[3]s
+    %[7]s
 logging: {level: warn}
 %[6]s
-`, b.logs(), b.addr, b.o.codec, input, b.dir, b.o.extra)
+`, b.logs(), b.addr, b.o.codec, input, b.dir, b.o.extra, output)
 }
 
 // rsyslogConfig is rsyslog's imfile and omkafka shipping every line, as

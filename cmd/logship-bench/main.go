@@ -49,6 +49,7 @@ type opts struct {
 	cpuprofile string
 	memprofile string
 	extra      string
+	output     string
 }
 
 func main() {
@@ -61,6 +62,7 @@ func main() {
 	flag.StringVar(&o.codec, "codec", "raw", "logship's output.kafka.codec: raw or json")
 	flag.StringVar(&o.input, "input", "", "YAML keys added to logship's input, e.g. 'type: container'")
 	flag.StringVar(&o.extra, "config", "", "YAML added to logship's configuration at the top level")
+	flag.StringVar(&o.output, "output", "", "YAML keys added to logship's output.kafka")
 	flag.BoolVar(&o.cri, "cri", false, "write lines in the CRI log format")
 	flag.StringVar(&o.bin, "bin", "", "logship binary (default: build ./cmd/logship)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")

@@ -103,6 +103,9 @@ type batchState struct {
 	headers []sarama.RecordHeader
 	buf     []byte
 	left    atomic.Int64 // messages not yet acknowledged or rejected for good
+	// partition is where the batch's keyless records go under the hash
+	// strategy (see sticky); -1 until its first record is partitioned.
+	partition atomic.Int32
 }
 
 var statePool = sync.Pool{New: func() any { return new(batchState) }}

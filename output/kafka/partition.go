@@ -18,7 +18,7 @@ func newPartitioner(p config.Partition) sarama.PartitionerConstructor {
 	case p.Random != nil:
 		return func(string) sarama.Partitioner { return pinned{randomPartitioner{}} }
 	default:
-		return func(string) sarama.Partitioner { return pinned{murmur2Partitioner{}} }
+		return func(string) sarama.Partitioner { return pinned{new(murmur2Partitioner)} }
 	}
 }
 
@@ -49,17 +49,23 @@ func (p pinned) MessageRequiresConsistency(m *sarama.ProducerMessage) bool {
 	if _, ok := pinnedTo(m); ok {
 		return true
 	}
+	if d, ok := p.Partitioner.(sarama.DynamicConsistencyPartitioner); ok {
+		return d.MessageRequiresConsistency(m)
+	}
 	return p.RequiresConsistency()
 }
 
 // murmur2Partitioner puts keyed records where Kafka's Java clients put them:
 // murmur2 of the key, made positive, modulo the partition count. Records
-// without a key are spread at random.
-type murmur2Partitioner struct{}
+// without a key stick to one partition per batch, the next batch to the
+// next partition, as Kafka's own sticky partitioner does: a produce
+// request then carries a few large record batches rather than a small one
+// for every partition, which costs less CPU on both ends.
+type murmur2Partitioner struct{ next atomic.Uint32 }
 
-func (murmur2Partitioner) Partition(m *sarama.ProducerMessage, n int32) (int32, error) {
+func (p *murmur2Partitioner) Partition(m *sarama.ProducerMessage, n int32) (int32, error) {
 	if m.Key == nil {
-		return rand.Int32N(n), nil
+		return sticky(m, n, &p.next), nil
 	}
 	key, err := m.Key.Encode()
 	if err != nil {
@@ -68,7 +74,28 @@ func (murmur2Partitioner) Partition(m *sarama.ProducerMessage, n int32) (int32, 
 	return int32(murmur2(key)&0x7fffffff) % n, nil
 }
 
-func (murmur2Partitioner) RequiresConsistency() bool { return true }
+func (*murmur2Partitioner) RequiresConsistency() bool { return true }
+
+// MessageRequiresConsistency: a keyed record goes where its key says, a
+// keyless one to any partition that takes writes.
+func (*murmur2Partitioner) MessageRequiresConsistency(m *sarama.ProducerMessage) bool {
+	return m.Key != nil
+}
+
+// sticky is the partition of the batch m is in, chosen for its first
+// record, round robin, among the n offered.
+func sticky(m *sarama.ProducerMessage, n int32, next *atomic.Uint32) int32 {
+	meta, ok := m.Metadata.(*msgMeta)
+	if !ok {
+		return rand.Int32N(n)
+	}
+	if p := meta.batch.partition.Load(); p >= 0 && p < n {
+		return p
+	}
+	p := int32(next.Add(1) % uint32(n))
+	meta.batch.partition.Store(p)
+	return p
+}
 
 type roundRobin struct{ next atomic.Uint32 }
 

@@ -34,6 +34,7 @@ func (o *Output) Publish(ctx context.Context, b *spooler.Batch) error {
 	st := statePool.Get().(*batchState)
 	st.batch = b
 	st.left.Store(int64(n))
+	st.partition.Store(-1)
 	if cap(st.msgs) < n {
 		st.msgs = make([]sarama.ProducerMessage, n)
 		st.metas = make([]msgMeta, n)

@@ -171,14 +171,50 @@ func TestResendKeepsPartition(t *testing.T) {
 				t.Fatalf("%+v: re-sent to %d (%v), consistency %v", p, got, err, dc.MessageRequiresConsistency(m))
 			}
 		}
-		first := &sarama.ProducerMessage{Metadata: &msgMeta{partition: -1}}
 		seen := map[int32]bool{}
 		for range 60 {
+			st := new(batchState)
+			st.partition.Store(-1)
+			first := &sarama.ProducerMessage{Metadata: &msgMeta{batch: st, partition: -1}}
 			got, _ := part.Partition(first, 6)
 			seen[got] = true
 		}
 		if len(seen) < 2 {
 			t.Fatalf("%+v: first sends all to %v", p, seen)
 		}
+	}
+}
+
+// Under hash, keyless records stay on one partition per batch and the
+// batches take turns; keyed records go where their key says, whatever
+// their batch, and only they need every partition offered.
+func TestKeylessStickToTheirBatch(t *testing.T) {
+	part := newPartitioner(config.Partition{})("logs")
+	dc := part.(sarama.DynamicConsistencyPartitioner)
+	used := map[int32]int{}
+	for range 6 {
+		st := new(batchState)
+		st.partition.Store(-1)
+		var first int32 = -1
+		for i := range 100 {
+			m := &sarama.ProducerMessage{Metadata: &msgMeta{batch: st, partition: -1}}
+			got, err := part.Partition(m, 3)
+			if err != nil || (first >= 0 && got != first) {
+				t.Fatalf("record %d of a batch to partition %d (%v), its first went to %d", i, got, err, first)
+			}
+			first = got
+			if dc.MessageRequiresConsistency(m) {
+				t.Fatal("a keyless record requires every partition")
+			}
+			keyed := &sarama.ProducerMessage{Key: sarama.StringEncoder(fmt.Sprint("key", i)), Metadata: &msgMeta{batch: st, partition: -1}}
+			want := int32(murmur2([]byte(fmt.Sprint("key", i)))&0x7fffffff) % 3
+			if got, _ := part.Partition(keyed, 3); got != want || !dc.MessageRequiresConsistency(keyed) {
+				t.Fatalf("keyed record to %d, murmur2 says %d", got, want)
+			}
+		}
+		used[first]++
+	}
+	if len(used) != 3 || used[0] != 2 || used[1] != 2 || used[2] != 2 {
+		t.Fatalf("6 batches over 3 partitions: %v", used)
 	}
 }
