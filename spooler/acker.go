@@ -23,12 +23,14 @@ type acker struct {
 
 	ackedEvents atomic.Int64
 	ackedBytes  atomic.Int64
+	unacked     atomic.Int64 // batches added and not yet done
 }
 
 // add registers a batch before it is published.
 func (a *acker) add(b *Batch) {
 	b.acker = a
 	b.pending.Store(int64(len(b.Events)))
+	a.unacked.Add(1)
 	a.mu.Lock()
 	a.inflight = append(a.inflight, b)
 	a.mu.Unlock()
@@ -52,6 +54,7 @@ func (a *acker) done(b *Batch) {
 	}
 	a.inflight = a.inflight[n:]
 	a.mu.Unlock()
+	a.unacked.Add(-1)
 	a.release(events, bytes)
 }
 

@@ -50,6 +50,7 @@ type Spooler struct {
 	freed  chan struct{} // capacity 1: "something was released"
 
 	batch *Batch
+	timer *time.Timer // runs while a batch is open: FlushInterval from its first event
 }
 
 // New returns a spooler publishing to pub and committing delivered offsets
@@ -102,9 +103,9 @@ func (s *Spooler) full() bool {
 // Run batches and publishes until In is closed (it then publishes what it
 // holds and returns nil) or ctx is done (returns ctx.Err()).
 func (s *Spooler) Run(ctx context.Context) error {
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
+	s.timer = time.NewTimer(time.Hour)
+	s.timer.Stop()
+	defer s.timer.Stop()
 	for {
 		var in <-chan *event.Chunk
 		if !s.full() {
@@ -115,11 +116,21 @@ func (s *Spooler) Run(ctx context.Context) error {
 			if !ok {
 				return s.publish(ctx)
 			}
-			if err := s.add(ctx, c, timer); err != nil {
+			if err := s.add(ctx, c); err != nil {
+				return err
+			}
+			// Whatever else harvesters hold ready joins this batch.
+			if open, err := s.takeReady(ctx); err != nil || !open {
+				return err
+			}
+			if err := s.publishIfIdle(ctx); err != nil {
 				return err
 			}
 		case <-s.freed:
-		case <-timer.C:
+			if err := s.publishIfIdle(ctx); err != nil {
+				return err
+			}
+		case <-s.timer.C:
 			if err := s.publish(ctx); err != nil {
 				return err
 			}
@@ -129,9 +140,40 @@ func (s *Spooler) Run(ctx context.Context) error {
 	}
 }
 
+// takeReady adds the chunks harvesters are waiting to hand over, without
+// waiting for more. It reports false when In was closed (what it held is
+// published then).
+func (s *Spooler) takeReady(ctx context.Context) (bool, error) {
+	for !s.full() {
+		select {
+		case c, ok := <-s.in:
+			if !ok {
+				return false, s.publish(ctx)
+			}
+			if err := s.add(ctx, c); err != nil {
+				return false, err
+			}
+		default:
+			return true, nil
+		}
+	}
+	return true, nil
+}
+
+// publishIfIdle publishes the open batch at once when no batch is waiting
+// for Kafka: an idle pipeline sends a line as soon as it is read, while
+// under load batches fill during each round trip (as Nagle's algorithm
+// does). FlushInterval bounds how long a partial batch waits otherwise.
+func (s *Spooler) publishIfIdle(ctx context.Context) error {
+	if s.batch == nil || s.acker.unacked.Load() > 0 {
+		return nil
+	}
+	return s.publish(ctx)
+}
+
 // add appends a chunk's events to the open batch, publishing every batch it
 // fills. Skip events only carry a position; they take no room.
-func (s *Spooler) add(ctx context.Context, c *event.Chunk, timer *time.Timer) error {
+func (s *Spooler) add(ctx context.Context, c *event.Chunk) error {
 	s.mu.Lock()
 	s.events += c.Shipped()
 	s.bytes += c.Bytes
@@ -140,7 +182,7 @@ func (s *Spooler) add(ctx context.Context, c *event.Chunk, timer *time.Timer) er
 	for len(events) > 0 {
 		if s.batch == nil {
 			s.batch = &Batch{Events: make([]event.Event, 0, s.cfg.BatchEvents)}
-			timer.Reset(s.cfg.FlushInterval)
+			s.timer.Reset(s.cfg.FlushInterval)
 		}
 		b := s.batch
 		n := min(len(events), s.cfg.BatchEvents-len(b.Events))
@@ -162,7 +204,6 @@ func (s *Spooler) add(ctx context.Context, c *event.Chunk, timer *time.Timer) er
 		}
 		events = events[n:]
 		if len(b.Events) >= s.cfg.BatchEvents {
-			timer.Stop()
 			if err := s.publish(ctx); err != nil {
 				return err
 			}

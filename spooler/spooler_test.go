@@ -205,7 +205,10 @@ func TestBoundedBlocks(t *testing.T) {
 	})
 }
 
-func TestFlushInterval(t *testing.T) {
+// An idle pipeline publishes a chunk at once; while a batch waits for
+// Kafka the next one fills, and goes out when that batch is acknowledged
+// or after FlushInterval, whichever comes first.
+func TestPublishWhenIdle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		pub := &publisher{}
 		s := New(Config{MaxEvents: 100, MaxBytes: 1 << 20, BatchEvents: 50, FlushInterval: 250 * time.Millisecond}, pub, &committed{})
@@ -213,15 +216,32 @@ func TestFlushInterval(t *testing.T) {
 		defer cancel()
 		go s.Run(ctx)
 		start := time.Now()
-		s.In() <- chunk(&event.Source{ID: "a"}, 0, 3)
+		src := &event.Source{ID: "a"}
+		s.In() <- chunk(src, 0, 3)
 		synctest.Wait()
-		if pub.len() != 0 {
-			t.Fatal("published before the interval")
+		if pub.len() != 1 || time.Since(start) != 0 {
+			t.Fatalf("idle: %d batches after %v, want 1 at once", pub.len(), time.Since(start))
 		}
-		time.Sleep(250 * time.Millisecond)
+		s.In() <- chunk(src, 33, 2)
 		synctest.Wait()
-		if pub.len() != 1 || len(pub.get(0).Events) != 3 {
-			t.Fatalf("not flushed after %v", time.Since(start))
+		if pub.len() != 1 {
+			t.Fatal("published while the last batch waits for Kafka")
+		}
+		pub.get(0).Ack(3)
+		synctest.Wait()
+		if pub.len() != 2 || len(pub.get(1).Events) != 2 || time.Since(start) != 0 {
+			t.Fatalf("after the acknowledgement: %d batches after %v", pub.len(), time.Since(start))
+		}
+		s.In() <- chunk(src, 55, 4)
+		time.Sleep(249 * time.Millisecond)
+		synctest.Wait()
+		if pub.len() != 2 {
+			t.Fatal("published before the interval while a batch waits")
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if pub.len() != 3 || len(pub.get(2).Events) != 4 {
+			t.Fatalf("not published after the interval: %d batches", pub.len())
 		}
 	})
 }

@@ -138,9 +138,20 @@ func (b *bench) startAgent() (*agent, error) {
 			return nil, err
 		}
 		cmd = exec.Command(path, "-n", "-f", cfg, "-i", filepath.Join(b.dir, "rsyslog.pid"))
+	case "floor":
+		bin := filepath.Join(b.dir, "floor")
+		build := exec.Command("go", "build", "-o", bin, "./bench/floor")
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			return nil, fmt.Errorf("build: %w", err)
+		}
+		cmd = exec.Command(bin, "-addr", b.addr, "-glob", filepath.Join(b.logs(), "*.log"), "-cpuprofile", b.o.cpuprofile)
 	}
 	cmd.Stderr = os.Stderr
 	cmd.Stdout = os.Stderr
+	if b.o.env != "" {
+		cmd.Env = append(os.Environ(), strings.Fields(b.o.env)...)
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}

@@ -12,7 +12,8 @@
 //	go run ./cmd/logship-bench -scenario backlog        # 1 GB written while the broker is down 60 s
 //
 // -agent rsyslog runs rsyslog's imfile and omkafka on the same data and the
-// same broker instead (see bench/peers.sh, which alternates the two).
+// same broker instead (see bench/peers.sh, which alternates the two);
+// -agent floor runs bench/floor, the least a sarama-based shipper can do.
 // -input adds keys to logship's input, -codec picks its output codec, -cri
 // writes the lines as a CRI runtime does:
 //
@@ -50,23 +51,27 @@ type opts struct {
 	memprofile string
 	extra      string
 	output     string
+	env        string
+	every      time.Duration
 }
 
 func main() {
 	var o opts
 	flag.StringVar(&o.scenario, "scenario", "catchup", "catchup, many-files, live, idle or backlog")
-	flag.StringVar(&o.agent, "agent", "logship", "the shipper measured: logship or rsyslog")
+	flag.StringVar(&o.agent, "agent", "logship", "the shipper measured: logship, rsyslog, or floor (bench/floor: sarama alone)")
 	flag.IntVar(&o.lines, "lines", 0, "lines to ship in all (default per scenario)")
 	flag.IntVar(&o.files, "files", 0, "files to spread them over (default per scenario)")
 	flag.IntVar(&o.size, "size", 200, "bytes per line, newline included")
 	flag.StringVar(&o.codec, "codec", "raw", "logship's output.kafka.codec: raw or json")
 	flag.StringVar(&o.input, "input", "", "YAML keys added to logship's input, e.g. 'type: container'")
 	flag.StringVar(&o.extra, "config", "", "YAML added to logship's configuration at the top level")
+	flag.StringVar(&o.env, "env", "", "environment variables for the agent, e.g. 'GOGC=200 GOMAXPROCS=1'")
 	flag.StringVar(&o.output, "output", "", "YAML keys added to logship's output.kafka")
 	flag.BoolVar(&o.cri, "cri", false, "write lines in the CRI log format")
 	flag.StringVar(&o.bin, "bin", "", "logship binary (default: build ./cmd/logship)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
 	flag.IntVar(&o.rate, "rate", 20_000, "live: lines written per second")
+	flag.DurationVar(&o.every, "every", time.Millisecond, "live: time between two writes")
 	flag.DurationVar(&o.duration, "duration", 0, "live: how long to write; idle: how long to watch (default 30s, 60s)")
 	flag.DurationVar(&o.outage, "outage", 60*time.Second, "backlog: how long the broker is down after the agent starts")
 	flag.Int64Var(&o.bytes, "bytes", 1e9, "backlog: bytes written before the agent starts")
@@ -84,11 +89,11 @@ func run(o opts) error {
 	if !ok {
 		return fmt.Errorf("unknown scenario %q (catchup, many-files, live, idle, backlog)", o.scenario)
 	}
-	if o.agent != "logship" && o.agent != "rsyslog" {
-		return fmt.Errorf("unknown agent %q (logship, rsyslog)", o.agent)
+	if o.agent != "logship" && o.agent != "rsyslog" && o.agent != "floor" {
+		return fmt.Errorf("unknown agent %q (logship, rsyslog, floor)", o.agent)
 	}
 	if o.agent == "rsyslog" && (o.cpuprofile != "" || o.memprofile != "") {
-		return fmt.Errorf("-cpuprofile and -memprofile profile logship only")
+		return fmt.Errorf("-cpuprofile and -memprofile profile logship and floor only")
 	}
 	s.defaults(&o)
 	b, err := newBench(o)

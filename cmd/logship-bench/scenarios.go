@@ -296,7 +296,7 @@ func live(b *bench) (*result, error) {
 }
 
 // writeAtRate appends o.lines lines at o.rate lines per second, in a write
-// per millisecond of the lines due by then.
+// every o.every (a millisecond by default) of the lines due by then.
 func writeAtRate(f *os.File, o opts) error {
 	start := time.Now()
 	var buf []byte
@@ -312,7 +312,7 @@ func writeAtRate(f *os.File, o opts) error {
 				return err
 			}
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(o.every)
 	}
 	return nil
 }
