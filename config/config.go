@@ -315,7 +315,7 @@ func Default() Config {
 				Retry:            MetadataRetry{Max: 3, Backoff: Duration(250 * time.Millisecond)},
 			},
 			BulkMaxSize:        2048,
-			BulkFlushFrequency: Duration(10 * time.Millisecond),
+			BulkFlushFrequency: Duration(4 * time.Millisecond),
 			OnPermanentError:   PermanentDeadLetter,
 			DeadLetter:         DeadLetter{Path: "data/dead-letter.ndjson", MaxSize: 100 * MiB},
 		}},

@@ -17,6 +17,7 @@ type Committer interface {
 type acker struct {
 	commit  Committer
 	release func(events, bytes int)
+	recycle func([]event.Event) // takes a done batch's events slice for a later batch
 
 	mu       sync.Mutex
 	inflight []*Batch // cut order; the head is the oldest not yet committed
@@ -41,6 +42,7 @@ func (a *acker) done(b *Batch) {
 	events, bytes := len(b.Events), b.bytes
 	a.ackedEvents.Add(int64(events))
 	a.ackedBytes.Add(int64(bytes))
+	a.recycle(b.Events)
 	a.mu.Lock()
 	b.acked = true
 	b.Events = nil // the lines' memory is free now; only the advances wait

@@ -49,8 +49,9 @@ type Spooler struct {
 	bytes  int
 	freed  chan struct{} // capacity 1: "something was released"
 
-	batch *Batch
-	timer *time.Timer // runs while a batch is open: FlushInterval from its first event
+	batch  *Batch
+	slices sync.Pool   // *[]event.Event of capacity BatchEvents, from batches done
+	timer  *time.Timer // runs while a batch is open: FlushInterval from its first event
 }
 
 // New returns a spooler publishing to pub and committing delivered offsets
@@ -62,7 +63,7 @@ func New(cfg Config, pub Publisher, commit Committer) *Spooler {
 		pub:   pub,
 		freed: make(chan struct{}, 1),
 	}
-	s.acker = &acker{commit: commit, release: s.release}
+	s.acker = &acker{commit: commit, release: s.release, recycle: s.recycle}
 	return s
 }
 
@@ -181,7 +182,7 @@ func (s *Spooler) add(ctx context.Context, c *event.Chunk) error {
 	events := c.Events
 	for len(events) > 0 {
 		if s.batch == nil {
-			s.batch = &Batch{Events: make([]event.Event, 0, s.cfg.BatchEvents)}
+			s.batch = &Batch{Events: s.eventSlice()}
 			s.timer.Reset(s.cfg.FlushInterval)
 		}
 		b := s.batch
@@ -210,6 +211,27 @@ func (s *Spooler) add(ctx context.Context, c *event.Chunk) error {
 		}
 	}
 	return nil
+}
+
+// eventSlice is an empty slice for a batch's events: one a done batch
+// left, or a new one. A batch per chunk (an idle pipeline) then costs no
+// BatchEvents-long allocation each.
+func (s *Spooler) eventSlice() []event.Event {
+	if p, ok := s.slices.Get().(*[]event.Event); ok {
+		return (*p)[:0]
+	}
+	return make([]event.Event, 0, s.cfg.BatchEvents)
+}
+
+// recycle keeps a done batch's events slice, cleared (the lines it points
+// to are free), for a later batch.
+func (s *Spooler) recycle(events []event.Event) {
+	if cap(events) < s.cfg.BatchEvents {
+		return
+	}
+	clear(events)
+	events = events[:0]
+	s.slices.Put(&events)
 }
 
 // publish hands the open batch, if any, to the output.

@@ -267,25 +267,19 @@ func (o *Output) connect(ctx context.Context) (sarama.AsyncProducer, sarama.Clie
 	}
 }
 
-// drain reads both result channels until both are closed.
+// drain reads both result channels until both are closed, each on its own
+// goroutine: a receive per message rather than a select between the two.
 func (o *Output) drain(p sarama.AsyncProducer) {
-	successes, failures := p.Successes(), p.Errors()
-	for successes != nil || failures != nil {
-		select {
-		case m, ok := <-successes:
-			if !ok {
-				successes = nil
-				continue
-			}
-			o.delivered(m)
-		case pe, ok := <-failures:
-			if !ok {
-				failures = nil
-				continue
-			}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for pe := range p.Errors() {
 			o.failed(pe)
 		}
+	})
+	for m := range p.Successes() {
+		o.delivered(m)
 	}
+	wg.Wait()
 }
 
 func (o *Output) delivered(m *sarama.ProducerMessage) {
