@@ -158,7 +158,7 @@ func (h *Harvester) flush(ctx context.Context) error {
 }
 
 func (h *Harvester) sent(c *event.Chunk) {
-	h.chunk = nil
+	h.chunk, h.data = nil, nil // the chunk's lines are the spooler's now; holding them here kept them past their acknowledgement
 	h.lastEvents = len(c.Events)
 	last := &c.Events[len(c.Events)-1]
 	h.sentEnd, h.sentPos = last.End, event.PositionAfter(last)

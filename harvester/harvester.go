@@ -55,6 +55,8 @@ type Config struct {
 	// KeepBytes ships a UTF-8 file's lines as they are written, invalid
 	// UTF-8 included, rather than repaired and flagged (codec raw).
 	KeepBytes bool
+	// Gate, if set, is shared by the harvesters whose reads it bounds.
+	Gate *Gate
 	// Pipeline, if set, makes the processor that shapes this file's lines
 	// into events (multiline, container formats, parsers, filters,
 	// processors). Without one, each line is an event as it is.
@@ -273,10 +275,17 @@ func (h *Harvester) Run(ctx context.Context) (err error) {
 		h.proc = h.cfg.Pipeline(h.src)
 		h.lastPos = h.start
 	}
-	// The read buffer is held only while reading: an idle file waits
-	// without one.
+	// The read buffer is held only while reading, inside the gate: an
+	// idle file, or one waiting its turn, holds none.
 	var buf []byte
-	defer func() { putReadBuffer(buf) }()
+	done := func() {
+		if buf != nil {
+			putReadBuffer(buf)
+			buf = nil
+			h.cfg.Gate.leave()
+		}
+	}
+	defer done()
 	waits := 0 // at end of file since the last read
 	lastRead := h.now()
 	timer := time.NewTimer(time.Hour)
@@ -284,6 +293,9 @@ func (h *Harvester) Run(ctx context.Context) (err error) {
 	defer timer.Stop()
 	for {
 		if buf == nil {
+			if err := h.cfg.Gate.enter(ctx); err != nil {
+				return err
+			}
 			buf = getReadBuffer(h.cfg.ReadBufferSize)
 		}
 		n, err := h.r.Read(buf)
@@ -300,6 +312,14 @@ func (h *Harvester) Run(ctx context.Context) (err error) {
 			// and a copy is known by the fingerprint it reports.
 			if h.pos >= event.FingerprintSize {
 				h.growFingerprint()
+			}
+			if h.cfg.Gate != nil {
+				// Hand over what this read filled and give another
+				// file its turn.
+				if err := h.flush(ctx); err != nil {
+					return err
+				}
+				done()
 			}
 			continue
 		}
@@ -351,8 +371,7 @@ func (h *Harvester) Run(ctx context.Context) (err error) {
 				wait = max(min(wait, d.Sub(h.now())), time.Millisecond)
 			}
 		}
-		putReadBuffer(buf)
-		buf = nil
+		done()
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():

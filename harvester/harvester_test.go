@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -496,4 +497,62 @@ func TestTruncatedToEmptyCommitsItsStart(t *testing.T) {
 		t.Fatal("nothing sent after the truncation")
 	}
 	_ = stop()
+}
+
+// Files behind while the output is blocked hold no read buffer or chunk
+// unless the gate admitted them: the heap stays at a few chunks however
+// many files wait. Without the gate every file held both (128 KiB each).
+// Once the output takes chunks again, every file is read whole.
+func TestGateBoundsReaders(t *testing.T) {
+	const files, lines = 100, 2000 // 100 files of 200 KB
+	dir := t.TempDir()
+	line := strings.Repeat("x", 99) + "\n"
+	var paths []string
+	for i := range files {
+		p := filepath.Join(dir, fmt.Sprint(i))
+		if err := os.WriteFile(p, []byte(strings.Repeat(line, lines)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	synctest.Test(t, func(t *testing.T) {
+		gate := NewGate(2)
+		out := make(chan *event.Chunk)
+		var before runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		ctx, cancel := context.WithCancel(t.Context())
+		var wg sync.WaitGroup
+		for _, p := range paths {
+			f, err := os.Open(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := New(Config{Gate: gate, CloseEOF: true}, &event.Source{Path: p}, f, event.Position{}, out, nil, nil, slog.Default())
+			wg.Go(func() { _ = h.Run(ctx) })
+		}
+		synctest.Wait() // every harvester blocked: on the output or at the gate
+		var blocked runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&blocked)
+		if grew := int64(blocked.HeapInuse) - int64(before.HeapInuse); grew > 4<<20 {
+			t.Errorf("heap grew %d KiB with the output blocked and %d files behind", grew>>10, files)
+		}
+		// Every file has had a chunk taken: one it sent is not its to hold.
+		got := 0
+		for range 2 * files {
+			got += len((<-out).Events)
+		}
+		synctest.Wait()
+		runtime.GC()
+		runtime.ReadMemStats(&blocked)
+		if grew := int64(blocked.HeapInuse) - int64(before.HeapInuse); grew > 4<<20 {
+			t.Errorf("heap grew %d KiB after %d chunks were taken and dropped", grew>>10, 2*files)
+		}
+		for got < files*lines {
+			got += len((<-out).Events)
+		}
+		cancel()
+		wg.Wait()
+	})
 }

@@ -70,6 +70,7 @@ type finished struct {
 // run it once with Run.
 type Prospector struct {
 	inputs  []*input
+	gate    *harvester.Gate // shared by every harvester: see readersAtOnce
 	out     chan<- *event.Chunk
 	reg     Registry
 	log     *slog.Logger
@@ -107,7 +108,7 @@ type Prospector struct {
 // resume positions.
 func New(inputs []config.Input, out chan<- *event.Chunk, reg Registry, log *slog.Logger) (*Prospector, error) {
 	p := &Prospector{
-		out: out, reg: reg, openSet: make(map[fileID]*running),
+		out: out, reg: reg, openSet: make(map[fileID]*running), gate: harvester.NewGate(readersAtOnce),
 		log:     log.With("component", "prospector"),
 		baseLog: log,
 		index:   newContentIndex(),
@@ -221,6 +222,11 @@ func (p *Prospector) OpenFiles() int { return int(p.open.Load()) }
 // OpenFilesPeak is the most harvesters that ran at once since start; safe
 // for concurrent use.
 func (p *Prospector) OpenFilesPeak() int { return int(p.openPeak.Load()) }
+
+// readersAtOnce is how many harvesters read at once (see harvester.Gate):
+// enough to keep the output busy from a few files while others wait, few
+// enough that files behind cost a few read buffers and chunks in all.
+const readersAtOnce = 4
 
 // Scans is how many scans have completed; safe for concurrent use.
 func (p *Prospector) Scans() int64 { return p.scans.Load() }

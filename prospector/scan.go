@@ -320,6 +320,7 @@ func (p *Prospector) consider(ctx context.Context, c candidate) {
 	}
 	hcfg := c.in.hcfg
 	hcfg.Gzip = ct.gz
+	hcfg.Gate = p.gate
 	r := &running{wake: make(chan struct{}, 1), path: c.path, id: c.id, input: c.in.meta.Index}
 	r.h = harvester.New(hcfg, src, f, start, p.out, r.wake, c.in.stats, p.baseLog)
 	p.running[c.id], p.byPath[c.path] = r, r
