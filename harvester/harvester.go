@@ -55,6 +55,12 @@ type Config struct {
 	// KeepBytes ships a UTF-8 file's lines as they are written, invalid
 	// UTF-8 included, rather than repaired and flagged (codec raw).
 	KeepBytes bool
+	// Watched says a wake signal comes for every write to the file
+	// (fsnotify) and the prospector's scans wake it when the file's size
+	// changed or it is gone: at its end the harvester then waits for one,
+	// without polling, up to CloseInactive (or a processor's deadline).
+	// Otherwise it polls, every Backoff doubling up to MaxBackoff.
+	Watched bool
 	// Gate, if set, is shared by the harvesters whose reads it bounds.
 	Gate *Gate
 	// Pipeline, if set, makes the processor that shapes this file's lines
@@ -132,16 +138,18 @@ var (
 
 // Harvester reads one open file. It is created by New and run once by Run.
 type Harvester struct {
-	cfg   Config
-	src   *event.Source // owned by Run; cur is the same for other goroutines
-	cur   atomic.Pointer[event.Source]
-	f     *os.File
-	r     io.Reader
-	out   chan<- *event.Chunk
-	wake  <-chan struct{}
-	stats *Stats
-	log   *slog.Logger
-	now   func() time.Time
+	cfg Config
+	src *event.Source // owned by Run; cur is the same for other goroutines
+	cur atomic.Pointer[event.Source]
+	// seenSize is the size at the last end of file (see SeenSize).
+	seenSize atomic.Int64
+	f        *os.File
+	r        io.Reader
+	out      chan<- *event.Chunk
+	wake     <-chan struct{}
+	stats    *Stats
+	log      *slog.Logger
+	now      func() time.Time
 
 	start     event.Position
 	pos       int64 // offset of the next byte to read
@@ -187,6 +195,7 @@ func New(cfg Config, src *event.Source, f *os.File, start event.Position, out ch
 		truncLog:  ratelog.New(truncatedEvery),
 	}
 	h.cur.Store(src)
+	h.seenSize.Store(-1)
 	return h
 }
 
@@ -237,6 +246,10 @@ func (h *Harvester) Rewritten() bool {
 	now, err := event.HashHead(h.f, fp.Len)
 	return err != nil || now != fp
 }
+
+// SeenSize is the file's size when Run last reached its end (compressed,
+// for gzip); -1 before. Safe for concurrent use.
+func (h *Harvester) SeenSize() int64 { return h.seenSize.Load() }
 
 // Gzip reports whether the file is read through gzip.
 func (h *Harvester) Gzip() bool { return h.cfg.Gzip }
@@ -351,6 +364,7 @@ func (h *Harvester) Run(ctx context.Context) (err error) {
 			}
 			continue
 		}
+		h.seenSize.Store(fi.Size())
 		if fi.Size() > h.pos {
 			continue // written between the read and the stat
 		}
@@ -366,6 +380,9 @@ func (h *Harvester) Run(ctx context.Context) (err error) {
 			return h.complete(ctx, ErrInactive)
 		}
 		wait := backoff.Delay(h.cfg.Backoff, h.cfg.MaxBackoff, waits+1)
+		if h.cfg.Watched {
+			wait = max(h.cfg.CloseInactive-h.now().Sub(lastRead), time.Millisecond)
+		}
 		if h.proc != nil {
 			if d := h.proc.Deadline(); !d.IsZero() {
 				wait = max(min(wait, d.Sub(h.now())), time.Millisecond)

@@ -53,6 +53,15 @@ type running struct {
 	input   int
 }
 
+// poke wakes the harvester waiting at its file's end; a wake already
+// pending stands for this one.
+func (r *running) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
 // known is the state of a file whose harvester has stopped.
 type known struct {
 	pos      event.Position
@@ -145,6 +154,7 @@ func New(inputs []config.Input, out chan<- *event.Chunk, reg Registry, log *slog
 			CloseRemoved:      in.CloseRemoved,
 			CloseRemovedAfter: in.CloseRemovedAfter.D(),
 			OnTruncate:        p.index.add,
+			Watched:           true, // by write events and by scans (see wakeChanged)
 		}
 		p.inputs = append(p.inputs, ci)
 	}
@@ -274,12 +284,10 @@ func (p *Prospector) Run(ctx context.Context) error {
 			if !ok {
 				return errors.New("file watcher closed")
 			}
-			if ev.Has(fsnotify.Write) {
-				if r := p.byPath[ev.Name]; r != nil {
-					select {
-					case r.wake <- struct{}{}:
-					default:
-					}
+			r := p.byPath[ev.Name]
+			if r != nil && ev.Op&(fsnotify.Write|fsnotify.Remove|fsnotify.Rename) != 0 {
+				r.poke() // written, or gone from this path: close policies apply at its end
+				if ev.Op == fsnotify.Write {
 					continue
 				}
 			}

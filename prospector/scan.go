@@ -61,6 +61,11 @@ func (p *Prospector) scan(ctx context.Context, w *fsnotify.Watcher, all bool) {
 	p.start(ctx, todo)
 	if complete {
 		p.clean(seen)
+		for id, r := range p.running {
+			if !seen[id] {
+				r.poke() // gone from every path it was found by
+			}
+		}
 	}
 	p.watch(w, dirs)
 	if p.firstRun {
@@ -87,6 +92,9 @@ func (p *Prospector) start(ctx context.Context, todo []candidate) {
 	p.waiting = 0
 	for _, c := range todo {
 		if r := p.running[c.id]; r != nil {
+			if s := r.h.SeenSize(); s >= 0 && s != c.fi.Size() {
+				r.poke() // changed, and no write event said so
+			}
 			if r.path != c.path && p.byPath[c.path] == nil {
 				p.byPath[c.path] = r // renamed: route its write events too
 				r.aliases = append(r.aliases, c.path)
