@@ -26,8 +26,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/logship/logship/config"
+	"github.com/logship/logship/embedded"
 	"github.com/logship/logship/monitor"
-	"github.com/logship/logship/output/kafka"
 	"github.com/logship/logship/registry"
 )
 
@@ -85,7 +85,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 
 	k := cfg.Output.Kafka
 	if k.Embedded {
-		cluster, err := kafka.StartEmbedded(k.Hosts[0], k.EmbeddedPartitions, kfake.SeedTopics(int32(k.EmbeddedPartitions), k.Topic))
+		cluster, err := embedded.Start(k.Hosts[0], k.EmbeddedPartitions, kfake.SeedTopics(int32(k.EmbeddedPartitions), k.Topic))
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/logship/logship/config"
+	"github.com/logship/logship/embedded"
 	"github.com/logship/logship/output/kafka"
 )
 
@@ -16,7 +17,7 @@ import (
 func testOutput(ctx context.Context, cfg config.Config, w io.Writer) error {
 	k := cfg.Output.Kafka
 	if k.Embedded {
-		cluster, err := kafka.StartEmbedded(k.Hosts[0], k.EmbeddedPartitions)
+		cluster, err := embedded.Start(k.Hosts[0], k.EmbeddedPartitions)
 		if err != nil {
 			return err
 		}

@@ -5,16 +5,16 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/logship/logship/harvester"
-	"github.com/logship/logship/processor/dissect"
+	"github.com/logship/logship/internal/dissect"
+	"github.com/logship/logship/internal/textenc"
 )
 
 // processing checks an input's line processing: encoding, container
 // options, multiline, parsers, filters and processors.
 func (in *Input) processing(v *validator, path string) {
-	if enc, err := harvester.LookupEncoding(in.Encoding); err != nil {
+	if enc, err := textenc.Lookup(in.Encoding); err != nil {
 		v.add(path+".encoding", "%v", err)
-	} else if enc.UTF16() && in.StartPosition == StartEnd {
+	} else if enc.UTF16 && in.StartPosition == StartEnd {
 		v.add(path+".start_position", "end is not supported with encoding %s; use beginning", in.Encoding)
 	}
 	v.oneOf(path+".format", in.Format, FormatAuto, FormatCRI, FormatDocker)

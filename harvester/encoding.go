@@ -1,15 +1,11 @@
 package harvester
 
 import (
-	"errors"
-	"fmt"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/internal/textenc"
 	"golang.org/x/text/encoding"
-	"golang.org/x/text/encoding/htmlindex"
-	"golang.org/x/text/encoding/ianaindex"
 	"golang.org/x/text/encoding/unicode"
 	"golang.org/x/text/transform"
 )
@@ -24,39 +20,15 @@ type Encoding struct {
 }
 
 // ErrEncoding is returned by LookupEncoding for names it does not know.
-var ErrEncoding = errors.New("unknown encoding")
+var ErrEncoding = textenc.ErrUnknown
 
-// LookupEncoding returns the encoding of a name such as utf-8, utf-16le,
-// utf-16be, utf-16 (byte order from the byte-order mark, little endian
-// without one), latin1, windows-1252, shift_jis, gbk: the IANA and WHATWG
-// names golang.org/x/text knows. Encodings that are not ASCII-compatible,
-// other than UTF-16, are refused: their lines cannot be found by '\n'.
+// LookupEncoding returns the encoding of a name (see textenc.Lookup).
 func LookupEncoding(name string) (Encoding, error) {
-	n := strings.ToLower(strings.TrimSpace(name))
-	switch n {
-	case "", "utf-8", "utf8":
-		return Encoding{name: "utf-8"}, nil
-	case "utf-16le", "utf-16", "utf16", "utf16le":
-		return Encoding{name: n, utf16: true}, nil
-	case "utf-16be", "utf16be":
-		return Encoding{name: n, utf16: true, bigEndian: true}, nil
+	n, err := textenc.Lookup(name)
+	if err != nil {
+		return Encoding{}, err
 	}
-	enc, err := ianaindex.IANA.Encoding(n)
-	if err != nil || enc == nil {
-		enc, err = htmlindex.Get(n)
-	}
-	if err != nil || enc == nil {
-		return Encoding{}, fmt.Errorf("%w %q", ErrEncoding, name)
-	}
-	// A newline must be the byte '\n' and nothing else: check that the
-	// encoding decodes it as such.
-	if out, err := enc.NewDecoder().Bytes([]byte("a\nb")); err != nil || string(out) != "a\nb" {
-		return Encoding{}, fmt.Errorf("%w %q: not ASCII-compatible", ErrEncoding, name)
-	}
-	if enc == unicode.UTF8 || enc == encoding.Nop {
-		return Encoding{name: "utf-8"}, nil
-	}
-	return Encoding{name: n, enc: enc}, nil
+	return Encoding{name: n.Name, utf16: n.UTF16, bigEndian: n.BigEndian, enc: n.Enc}, nil
 }
 
 // At is a position at off known only by its offset: its check is that a

@@ -10,7 +10,7 @@ import (
 	"github.com/logship/logship/condition"
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/event"
-	"github.com/logship/logship/processor/dissect"
+	"github.com/logship/logship/internal/dissect"
 )
 
 // processor changes an event; run returns false to drop it.

@@ -12,6 +12,5 @@
 // sarama fails messages whatever Producer.Retry.Max says, so the re-send lives
 // here.) Both result channels are drained until they close.
 //
-// StartEmbedded runs an in-process Kafka-protocol broker (franz-go's kfake)
-// for the quickstart and for tests.
+// The embedded broker of the quickstart is package embedded.
 package kafka

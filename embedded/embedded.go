@@ -1,4 +1,6 @@
-package kafka
+// Package embedded is the in-process Kafka-protocol broker (franz-go's kfake)
+// that output.kafka.embedded starts: the quickstart runs on it, and tests.
+package embedded
 
 import (
 	"fmt"
@@ -8,11 +10,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
-// StartEmbedded starts an in-process Kafka-protocol broker (franz-go's kfake)
+// Start starts an in-process Kafka-protocol broker (franz-go's kfake)
 // listening on addr, creating topics on first use with the given number of
 // partitions. It is for the quickstart and tests: it keeps records in memory
 // only. The caller closes the returned cluster.
-func StartEmbedded(addr string, partitions int, opts ...kfake.Opt) (*kfake.Cluster, error) {
+func Start(addr string, partitions int, opts ...kfake.Opt) (*kfake.Cluster, error) {
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("embedded broker address %q: %w", addr, err)
