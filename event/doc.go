@@ -135,6 +135,7 @@ func (e *Event) MakeDoc(hostName string) map[string]any {
 			doc["fields"] = in.Fields
 		}
 	}
+	e.putExtra(doc)
 	return doc
 }
 

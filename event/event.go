@@ -87,6 +87,9 @@ type Event struct {
 	// Meta holds fields shared by many events (a container's stream and
 	// its kubernetes metadata); nil when none. Shared: never modified.
 	Meta *Meta
+	// Extra is fields add_fields added without making a document (see
+	// Extra); nil otherwise, and always once Doc is set.
+	Extra *Extra
 	// Doc is the whole event as fields, once a parser or processor has
 	// made one; nil otherwise. When set it replaces every field above but
 	// Line (kept for codec raw when Doc has no message) and the offsets.

@@ -10,7 +10,14 @@ func (e *Event) Field(name string) (any, bool) {
 	if e.Doc != nil {
 		return Lookup(e.Doc, name)
 	}
+	if e.Extra != nil {
+		if v, ok := Lookup(e.Extra.Fields, name); ok {
+			return v, true
+		}
+	}
 	switch name {
+	case "@timestamp":
+		return e.Time, true
 	case "message":
 		return string(e.Line), true
 	case "log.file.path":

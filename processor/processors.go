@@ -36,7 +36,7 @@ func compileProcessor(c *config.Processor, opts Options) (processor, error) {
 	var cond *config.Condition
 	switch {
 	case c.AddFields != nil:
-		p, cond = &addFields{target: c.AddFields.Target, fields: c.AddFields.Fields}, c.AddFields.When
+		p, cond = &addFields{target: c.AddFields.Target, fields: c.AddFields.Fields, extra: event.NewExtra(c.AddFields.Target, c.AddFields.Fields)}, c.AddFields.When
 	case c.DropFields != nil:
 		p, cond = &dropFields{cfg: *c.DropFields}, c.DropFields.When
 	case c.Rename != nil:
@@ -76,7 +76,7 @@ func compileProcessor(c *config.Processor, opts Options) (processor, error) {
 // doc returns the event's document, making it on first use.
 func doc(e *event.Event, host string) map[string]any {
 	if e.Doc == nil {
-		e.Doc = e.MakeDoc(host)
+		e.Doc, e.Extra = e.MakeDoc(host), nil
 	}
 	return e.Doc
 }
@@ -85,9 +85,14 @@ func doc(e *event.Event, host string) map[string]any {
 type addFields struct {
 	target string
 	fields map[string]any
+	extra  *event.Extra // the same, to ride on an event without a document
 }
 
 func (a *addFields) run(e *event.Event, host string) bool {
+	if e.CanAdd(a.extra) {
+		e.Extra = a.extra // no document: the codec writes them as they are
+		return true
+	}
 	d := doc(e, host)
 	for k, v := range a.fields { // shared, never changed in place (see event.Put)
 		if a.target == "" {

@@ -63,6 +63,10 @@ func (enc *encoder) appendJSON(buf []byte, e *event.Event) []byte {
 		buf = append(buf, ',')
 		buf = append(buf, e.Meta.JSON...)
 	}
+	if e.Extra != nil {
+		buf = append(buf, ',')
+		buf = append(buf, e.Extra.JSON...)
+	}
 	return append(buf, enc.srcTail...)
 }
 

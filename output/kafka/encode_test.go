@@ -3,6 +3,7 @@ package kafka
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -134,5 +135,62 @@ func TestFitCutsLineThatGrowsWhenEncoded(t *testing.T) {
 		if !utf8.Valid(e.Line) && utf8.Valid([]byte(line)) {
 			t.Fatal("cut inside a character")
 		}
+	}
+}
+
+// Fields add_fields put beside an event (event.Extra) encode as the same
+// JSON the event's document would, and where they would collide with the
+// event's own fields the document is made instead.
+func TestExtraEncodesLikeTheDocument(t *testing.T) {
+	enc := encoder{hostName: "h"}
+	plain := &event.Input{Type: "log"}
+	withFields := &event.Input{Type: "log", Fields: map[string]any{"env": "prod"}, FieldsJSON: []byte(`{"env":"prod"}`)}
+	underRoot := &event.Input{Type: "log", Fields: map[string]any{"env": "prod"}, FieldsJSON: []byte(`{"env":"prod"}`), FieldsUnderRoot: true}
+	for _, tc := range []struct {
+		name   string
+		in     *event.Input
+		target string
+		fields map[string]any
+		rides  bool
+	}{
+		{"top level", plain, "", map[string]any{"team": "core", "a.b": 1}, true},
+		{"under a target", plain, "labels", map[string]any{"x": "y"}, true},
+		{"into the input's fields", withFields, "fields", map[string]any{"x": "y"}, false},
+		{"beside the input's fields", withFields, "", map[string]any{"x": "y"}, true},
+		{"over a root field", underRoot, "", map[string]any{"env": "dev"}, false},
+		{"onto host", plain, "host", map[string]any{"id": "1"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x := event.NewExtra(tc.target, tc.fields)
+			e := event.Event{Source: &event.Source{Path: "/a.log", Input: tc.in}, Line: []byte("x"), Time: time.Unix(1, 0), Offset: 7}
+			if e.CanAdd(x) != tc.rides {
+				t.Fatalf("CanAdd = %v, want %v", !tc.rides, tc.rides)
+			}
+			if !tc.rides {
+				return
+			}
+			e.Extra = x
+			fast := enc.appendValue(nil, &e)
+			doc := e.MakeDoc("h")
+			for k, v := range tc.fields {
+				if tc.target != "" {
+					k = tc.target + "." + k
+				}
+				if got, ok := event.Lookup(doc, k); !ok || got != v {
+					t.Fatalf("document: %s = %v, want %v", k, got, v)
+				}
+			}
+			slow := event.AppendJSON(nil, doc)
+			var a, b any
+			if err := json.Unmarshal(fast, &a); err != nil {
+				t.Fatalf("%v: %s", err, fast)
+			}
+			if err := json.Unmarshal(slow, &b); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(a, b) {
+				t.Fatalf("with Extra:\n%s\nas a document:\n%s", fast, slow)
+			}
+		})
 	}
 }
