@@ -8,12 +8,18 @@
 #   bench/peers.sh                       # catch-up, 2M lines in one file, 5 rounds
 #   ROUNDS=3 bench/peers.sh -scenario live
 #   BIN=/tmp/logship bench/peers.sh -scenario many-files
+#   AGENTS="rsyslog before=/tmp/logship-old logship floor" bench/peers.sh
 #
-# Arguments go to logship-bench for both agents. rsyslog and rsyslog-kafka
-# are installed with apt when missing (as root).
+# AGENTS lists what is measured, in the order of each round: rsyslog,
+# floor (bench/floor: sarama alone), logship (the binary BIN, built from
+# this tree by default), or NAME=BINARY for another logship binary (a
+# before/after comparison). Arguments go to logship-bench for every one of
+# them. rsyslog and rsyslog-kafka are installed with apt when missing (as
+# root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${ROUNDS:-5}
+agents=${AGENTS:-rsyslog logship}
 
 if ! command -v rsyslogd >/dev/null || ! ls /usr/lib/*/rsyslog/omkafka.so >/dev/null 2>&1; then
 	echo "installing rsyslog and rsyslog-kafka" >&2
@@ -33,30 +39,40 @@ go build -o "$work/bench" ./cmd/logship-bench
 echo "machine: $(nproc) cores, $(uname -sr), $(rsyslogd -v | head -1)"
 echo "logship: $(git describe --always --dirty 2>/dev/null || echo unknown), bench: logship-bench $*"
 for i in $(seq "$rounds"); do
-	for agent in rsyslog logship; do
-		"$work/bench" -agent "$agent" -bin "$bin" "$@" >"$work/$agent.$i" 2>"$work/$agent.$i.err" || {
-			cat "$work/$agent.$i.err" >&2
+	for a in $agents; do
+		name=${a%%=*} kind=$a abin=$bin
+		if [ "$name" != "$a" ]; then kind=logship abin=${a#*=}; fi
+		"$work/bench" -agent "$kind" -bin "$abin" "$@" >"$work/$name.$i.out" 2>"$work/$name.$i.err" || {
+			cat "$work/$name.$i.err" >&2
 			exit 1
 		}
-		printf 'round %d %-8s %s | %s | %s\n' "$i" "$agent" \
-			"$(grep '^cpu per million' "$work/$agent.$i" | awk '{print $4" CPU-s/M"}')" \
-			"$(grep '^peak rss' "$work/$agent.$i" | awk '{print $3" MiB"}')" \
-			"$(grep -E '^(latency|idle cpu|records)' "$work/$agent.$i" | sed 's/  */ /g' | paste -sd' ' -)"
+		printf 'round %d %-8s %s | %s | %s\n' "$i" "$name" \
+			"$(grep '^cpu per million' "$work/$name.$i.out" | awk '{print $4" CPU-s/M"}')" \
+			"$(grep '^peak rss' "$work/$name.$i.out" | awk '{print $3" MiB"}')" \
+			"$(grep -E '^(latency|idle cpu|idle rss|open fds|records)' "$work/$name.$i.out" | sed 's/  */ /g' | paste -sd' ' -)"
 	done
 done
 
 # median and range of field $2 of the lines matching $1, over the rounds
 stat() {
 	local agent=$1 pattern=$2 field=$3
-	cat "$work/$agent".[0-9]* | grep -E "$pattern" | awk -v f="$field" '{print $f}' | sort -g |
+	cat "$work/$agent".*.out | grep -E "$pattern" | awk -v f="$field" '{print $f}' | sort -g |
 		awk '{v[NR]=$1} END {if (NR==0) exit; m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; printf "%.2f (%.2f-%.2f)", m, v[1], v[NR]}'
 }
 echo
-printf '%-8s %-26s %-26s %s\n' agent "CPU-s per million lines" "peak RSS MiB" "latency p50 / p99 ms"
-for agent in rsyslog logship; do
-	printf '%-8s %-26s %-26s %s / %s\n' "$agent" "$(stat $agent '^cpu per million' 4)" "$(stat $agent '^peak rss' 3)" \
-		"$(stat $agent '^latency' 6)" "$(stat $agent '^latency' 12)"
+printf '%-8s %-24s %-24s %-26s %s\n' agent "CPU-s per million lines" "peak RSS MiB" "latency p50 / p99 ms" "idle CPU-s per minute"
+for a in $agents; do
+	name=${a%%=*}
+	printf '%-8s %-24s %-24s %-26s %s\n' "$name" "$(stat "$name" '^cpu per million' 4)" "$(stat "$name" '^peak rss' 3)" \
+		"$(stat "$name" '^latency' 6) / $(stat "$name" '^latency' 12)" "$(stat "$name" '^idle cpu' 3)"
 done
-r=$(stat rsyslog '^cpu per million' 4 | cut -d' ' -f1)
-l=$(stat logship '^cpu per million' 4 | cut -d' ' -f1)
-awk -v l="$l" -v r="$r" 'BEGIN {printf "\nlogship / rsyslog CPU per line: %.2f\n", l/r}'
+first=${agents%% *}
+first=${first%%=*}
+r=$(stat "$first" '^cpu per million' 4 | cut -d' ' -f1)
+echo
+for a in $agents; do
+	name=${a%%=*}
+	[ "$name" = "$first" ] && continue
+	l=$(stat "$name" '^cpu per million' 4 | cut -d' ' -f1)
+	awk -v n="$name" -v f="$first" -v l="$l" -v r="$r" 'BEGIN {printf "%s / %s CPU per line: %.2f\n", n, f, l/r}'
+done
