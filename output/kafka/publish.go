@@ -41,10 +41,10 @@ func (o *Output) Publish(ctx context.Context, b *spooler.Batch) error {
 	}
 	st.msgs, st.metas = st.msgs[:n], st.metas[:n]
 	size := 0
-	for i := range b.Events {
-		size += len(b.Events[i].Line)
-	}
 	if !o.enc.raw {
+		for i := range b.Events {
+			size += len(b.Events[i].Line)
+		}
 		size += n * (256 + len(o.enc.srcTail))
 	}
 	hpm := o.router.headerCount()
@@ -63,18 +63,27 @@ func (o *Output) Publish(ctx context.Context, b *spooler.Batch) error {
 	var rejected []rejection // in event order
 	for i := range b.Events {
 		e := &b.Events[i]
-		start := len(buf)
-		buf = o.enc.appendValue(buf, e)
 		st.metas[i] = msgMeta{batch: st, event: e, partition: -1}
-		if len(buf)-start > maxValue && e.Doc == nil && (e.Truncated || len(e.Line) <= maxValue) {
-			buf = o.fit(buf, start, e, maxValue)
-		}
 		m := &st.msgs[i]
+		var value []byte
+		asIs := o.enc.raw && e.Doc == nil && len(e.Line) <= maxValue
+		if asIs {
+			// The line as it is, where the harvester put it: it stays
+			// there until the batch is acknowledged.
+			value = e.Line
+		} else {
+			start := len(buf)
+			buf = o.enc.appendValue(buf, e)
+			if len(buf)-start > maxValue && e.Doc == nil && (e.Truncated || len(e.Line) <= maxValue) {
+				buf = o.fit(buf, start, e, maxValue)
+			}
+			value = buf[start:len(buf):len(buf)]
+		}
 		// Partition -1 until sarama partitions it: a failure then tells
 		// whether it had one.
-		*m = sarama.ProducerMessage{Topic: o.cfg.Topic, Partition: -1, Value: sarama.ByteEncoder(buf[start:len(buf):len(buf)]), Metadata: &st.metas[i]}
-		if len(buf)-start > maxValue {
-			buf = buf[:start]
+		*m = sarama.ProducerMessage{Topic: o.cfg.Topic, Partition: -1, Value: sarama.ByteEncoder(value), Metadata: &st.metas[i]}
+		if len(value) > maxValue {
+			buf = buf[:len(buf)-len(value)]
 			rejected = append(rejected, rejection{st, e, ReasonTooLarge, fmt.Errorf("event of %d bytes is over max_message_bytes (%d)", len(e.Line), o.cfg.MaxMessageBytes)})
 			continue
 		}
