@@ -119,11 +119,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		}
 		httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 		httpDone := make(chan struct{})
+		h := mon.Handler(reload)
+		if cfg.HTTP.PProf {
+			h = monitor.WithPprof(h)
+		}
 		go func() {
-			h := mon.Handler(reload)
-			if cfg.HTTP.PProf {
-				h = monitor.WithPprof(h)
-			}
 			if err := monitor.Serve(httpCtx, l, h, log); err != nil {
 				log.Error("http endpoint stopped", "err", err)
 			}
