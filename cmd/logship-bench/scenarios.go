@@ -102,27 +102,35 @@ func (r *result) print(o opts) {
 
 // catchup ships files written before the agent starts.
 func catchup(b *bench) (*result, error) {
-	if err := writeFiles(b.logs(), b.o.lines, b.o.files, b.o.size, b.o.cri); err != nil {
-		return nil, err
-	}
-	if err := b.startBroker(false); err != nil {
-		return nil, err
-	}
-	start := time.Now()
-	a, err := b.startAgent()
+	a, wall, err := b.shipWritten()
 	if err != nil {
 		return nil, err
 	}
-	if err := b.waitDelivered(a, b.o.lines, 10*time.Minute); err != nil {
-		_, _ = a.stop()
-		return nil, err
-	}
-	wall := time.Since(start)
 	u, err := a.stop()
 	if err != nil {
 		return nil, err
 	}
 	return &result{wall: wall, use: u, cpu: u.cpu(), records: b.delivered()}, nil
+}
+
+// shipWritten writes the files, starts the broker and the agent, and waits
+// until every line is in Kafka; wall is from the agent's start to then.
+func (b *bench) shipWritten() (a *agent, wall time.Duration, err error) {
+	if err := writeFiles(b.logs(), b.o.lines, b.o.files, b.o.size, b.o.cri); err != nil {
+		return nil, 0, err
+	}
+	if err := b.startBroker(false); err != nil {
+		return nil, 0, err
+	}
+	start := time.Now()
+	if a, err = b.startAgent(); err != nil {
+		return nil, 0, err
+	}
+	if err := b.waitDelivered(a, b.o.lines, 10*time.Minute); err != nil {
+		_, _ = a.stop()
+		return nil, 0, err
+	}
+	return a, time.Since(start), nil
 }
 
 // backlog writes its bytes while the broker is down, starts the agent, and
@@ -170,22 +178,10 @@ func backlog(b *bench) (*result, error) {
 // idle starts the agent on many small files, waits until they are shipped,
 // and then watches it while nothing is written.
 func idle(b *bench) (*result, error) {
-	if err := writeFiles(b.logs(), b.o.lines, b.o.files, b.o.size, b.o.cri); err != nil {
-		return nil, err
-	}
-	if err := b.startBroker(false); err != nil {
-		return nil, err
-	}
-	start := time.Now()
-	a, err := b.startAgent()
+	a, wall, err := b.shipWritten()
 	if err != nil {
 		return nil, err
 	}
-	if err := b.waitDelivered(a, b.o.lines, 10*time.Minute); err != nil {
-		_, _ = a.stop()
-		return nil, err
-	}
-	wall := time.Since(start)
 	time.Sleep(3 * time.Second) // the last acknowledgements and registry write
 	cpu0, _, _, err := a.now()
 	if err != nil {
