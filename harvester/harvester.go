@@ -299,7 +299,8 @@ func (h *Harvester) Run(ctx context.Context) (err error) {
 		}
 	}
 	defer done()
-	waits := 0 // at end of file since the last read
+	waits := 0            // at end of file since the last read
+	var atEnd os.FileInfo // the file when last found at its end
 	lastRead := h.now()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -356,14 +357,19 @@ func (h *Harvester) Run(ctx context.Context) (err error) {
 		if err != nil {
 			return fmt.Errorf("stat %s: %w", h.src.Path, err)
 		}
-		if truncated, err := h.wasTruncated(fi.Size()); err != nil {
-			return err
-		} else if truncated {
-			if err := h.restart(ctx); err != nil {
+		// Shorter, or longer and about to be read on: look at the
+		// content first. At its end it is looked at after the wait.
+		if fi.Size() != h.pos {
+			if truncated, err := h.wasTruncated(fi.Size()); err != nil {
 				return err
+			} else if truncated {
+				if err := h.restart(ctx); err != nil {
+					return err
+				}
+				continue
 			}
-			continue
 		}
+		atEnd = fi
 		h.seenSize.Store(fi.Size())
 		if fi.Size() > h.pos {
 			continue // written between the read and the stat
@@ -400,9 +406,14 @@ func (h *Harvester) Run(ctx context.Context) (err error) {
 		}
 		// Look before reading on: a file truncated and written again while
 		// we waited must not be read from the middle of its new content.
+		// Its size and mtime as they were at its end say when nothing
+		// changed at all (a wake for another reason): no need to look.
 		fi, err = h.f.Stat()
 		if err != nil {
 			return fmt.Errorf("stat %s: %w", h.src.Path, err)
+		}
+		if fi.Size() == atEnd.Size() && fi.ModTime().Equal(atEnd.ModTime()) {
+			continue
 		}
 		if truncated, err := h.wasTruncated(fi.Size()); err != nil {
 			return err
