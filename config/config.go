@@ -107,6 +107,10 @@ type Kafka struct {
 	Key       string      `yaml:"key"`
 	Partition Partition   `yaml:"partition"`
 	Headers   []Header    `yaml:"headers"`
+	// SourceHeaders adds log.file.path and log.offset headers to each
+	// record with codec raw (whose value is the line alone); they cost
+	// about a sixth of the CPU per line. Default true.
+	SourceHeaders *bool `yaml:"source_headers"`
 
 	// Idempotent makes re-sends unable to duplicate; nil means on when
 	// required_acks is -1.

@@ -205,3 +205,15 @@ func TestContainerDefaultsKeepExplicitValues(t *testing.T) {
 		t.Fatalf("explicit values overridden: symlinks %v, decompress %s, rotated_files %v", in.Symlinks, in.Decompress, in.RotatedFiles)
 	}
 }
+
+func TestSourceHeadersNeedRaw(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "agent.yml")
+	if err := os.WriteFile(path, []byte("inputs: [{paths: [/x]}]\noutput:\n  kafka: {hosts: [k:9092], codec: json, source_headers: false}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	if err == nil || !strings.Contains(err.Error(), "agent.yml:3: output.kafka.source_headers: applies to codec: raw only") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -231,6 +231,9 @@ func (k *Kafka) validate(v *validator, path string) {
 			v.add(path+".headers["+strconv.Itoa(i)+"].key", "must not be empty")
 		}
 	}
+	if k.SourceHeaders != nil && k.Codec != CodecRaw {
+		v.add(path+".source_headers", "applies to codec: raw only")
+	}
 	if k.IsIdempotent() && k.RequiredAcks != -1 {
 		v.add(path+".idempotent", "needs required_acks: -1")
 	}

@@ -33,7 +33,7 @@ type rule struct {
 }
 
 func newRouter(k config.Kafka) (*router, error) {
-	r := &router{raw: k.Codec == config.CodecRaw}
+	r := &router{raw: k.Codec == config.CodecRaw && (k.SourceHeaders == nil || *k.SourceHeaders)}
 	var err error
 	if r.topic, err = parseFormat(k.Topic, "output.kafka.topic"); err != nil {
 		return nil, err

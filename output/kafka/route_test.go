@@ -218,3 +218,28 @@ func TestKeylessStickToTheirBatch(t *testing.T) {
 		t.Fatalf("6 batches over 3 partitions: %v", used)
 	}
 }
+
+// codec raw adds the line's file and offset as headers unless
+// source_headers is false; static headers stay either way.
+func TestSourceHeaders(t *testing.T) {
+	off := false
+	static := []config.Header{{Key: "origin", Value: "logship"}}
+	for _, tc := range []struct {
+		k    config.Kafka
+		want int
+	}{
+		{config.Kafka{Topic: "logs", Codec: config.CodecRaw, Headers: static}, 3},
+		{config.Kafka{Topic: "logs", Codec: config.CodecRaw, Headers: static, SourceHeaders: &off}, 1},
+		{config.Kafka{Topic: "logs", Codec: config.CodecJSON, Headers: static}, 1},
+	} {
+		r, err := newRouter(tc.k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := &event.Event{Source: &event.Source{Path: "/a.log"}, Offset: 42}
+		hs, _ := r.appendHeaders(nil, nil, e)
+		if r.headerCount() != tc.want || len(hs) != tc.want {
+			t.Errorf("codec %s, source_headers %v: %d headers (%d counted), want %d", tc.k.Codec, tc.k.SourceHeaders, len(hs), r.headerCount(), tc.want)
+		}
+	}
+}
