@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -215,5 +216,39 @@ func TestSourceHeadersNeedRaw(t *testing.T) {
 	_, err := Load(path)
 	if err == nil || !strings.Contains(err.Error(), "agent.yml:3: output.kafka.source_headers: applies to codec: raw only") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// Dotted keys, as Filebeat configurations write them, mean exactly the
+// nested form, at any depth and mixed with it.
+func TestDottedKeys(t *testing.T) {
+	nested := `inputs:
+  - paths: ["/var/log/app/*.log"]
+    multiline: {pattern: '^\d', negate: true, match: after}
+output:
+  kafka: {hosts: ["k1:9092"], topic: app, partition: {round_robin: {}}}
+queue: {max_events: 5000}
+`
+	dotted := `inputs:
+  - paths: ["/var/log/app/*.log"]
+    multiline.pattern: '^\d'
+    multiline.negate: true
+    multiline: {match: after}
+output.kafka.hosts: ["k1:9092"]
+output.kafka.topic: app
+output:
+  kafka.partition.round_robin: {}
+queue.max_events: 5000
+`
+	want, err := Parse("nested.yml", []byte(nested), os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Parse("dotted.yml", []byte(dotted), os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("dotted:\n%+v\nnested:\n%+v", got, want)
 	}
 }

@@ -65,12 +65,138 @@ func Parse(name string, data []byte, lookup func(string) (string, bool)) (Config
 	errs = append(errs, expandNode(name, root, "", lookup)...)
 	errs = append(errs, checkKeys(name, root, typeOfConfig, "")...)
 	if err := root.Decode(&cfg); err != nil {
-		errs = append(errs, yamlError(name, err))
+		errs = append(errs, typeErrors(name, root, err))
 	}
+	verr := cfg.validate(name, root)
 	if len(errs) > 0 {
+		// Every problem in one pass: what validation finds in the parts
+		// that decoded, but not again about a key reported already.
+		errs = append(errs, unreported(verr, errs)...)
 		return Config{}, errors.Join(errs...)
 	}
-	return cfg, cfg.validate(name, root)
+	return cfg, verr
+}
+
+// unreported is the problems in err (a join of Errors) that are not about
+// a key, or a key below one, that reported has already.
+func unreported(err error, reported []error) []error {
+	var paths []string
+	for _, r := range flatten(reported) {
+		if e, ok := r.(*Error); ok && e.Path != "" {
+			paths = append(paths, e.Path)
+		}
+	}
+	var out []error
+	for _, v := range flatten([]error{err}) {
+		e, ok := v.(*Error)
+		covered := false
+		for _, p := range paths {
+			if ok && (e.Path == p || strings.HasPrefix(e.Path, p+".") || strings.HasPrefix(e.Path, p+"[")) {
+				covered = true
+			}
+		}
+		if !covered {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func flatten(errs []error) []error {
+	var out []error
+	for _, err := range errs {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			out = append(out, flatten(j.Unwrap())...)
+		} else if err != nil {
+			out = append(out, err)
+		}
+	}
+	return out
+}
+
+// typeErrors is yamlError with each type mismatch said in words and with
+// the key at its line.
+func typeErrors(name string, root *yaml.Node, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return yamlError(name, err)
+	}
+	errs := make([]error, 0, len(te.Errors))
+	for _, msg := range te.Errors {
+		e, ok := lineError(name, msg).(*Error)
+		if !ok {
+			errs = append(errs, lineError(name, msg))
+			continue
+		}
+		if m := mismatch.FindStringSubmatch(e.Msg); m != nil {
+			switch m[1] {
+			case "map":
+				e.Path = pathAt(root, e.Line, yaml.MappingNode, "")
+				e.Msg = "is a mapping of keys, where " + words(m[3]) + " is expected"
+			case "seq":
+				e.Path = pathAt(root, e.Line, yaml.SequenceNode, "")
+				e.Msg = "is a list, where " + words(m[3]) + " is expected"
+			default:
+				e.Path = pathAt(root, e.Line, yaml.ScalarNode, "")
+				e.Msg = fmt.Sprintf("%q is not %s", m[2], words(m[3]))
+			}
+		}
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
+}
+
+var mismatch = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
+
+// words names a Go type the way a config's reader thinks of it.
+func words(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	case strings.HasPrefix(goType, "map["):
+		return "a mapping of keys"
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"):
+		return "a whole number"
+	case goType == "bool":
+		return "true or false"
+	case goType == "string":
+		return "a single value"
+	}
+	return "a mapping of keys"
+}
+
+// pathAt is the path of the key whose value of the given kind starts at
+// line below node (the innermost such key).
+func pathAt(node *yaml.Node, line int, kind yaml.Kind, path string) string {
+	p, _ := findLine(node, line, kind, path)
+	return p
+}
+
+func findLine(node *yaml.Node, line int, kind yaml.Kind, path string) (string, bool) {
+	switch node.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(node.Content); i += 2 {
+			k, v := node.Content[i], node.Content[i+1]
+			p := join(path, k.Value)
+			if found, ok := findLine(v, line, kind, p); ok {
+				return found, true
+			}
+			if v.Line == line && v.Kind == kind {
+				return p, true
+			}
+		}
+	case yaml.SequenceNode:
+		for i, v := range node.Content {
+			p := path + "[" + strconv.Itoa(i) + "]"
+			if found, ok := findLine(v, line, kind, p); ok {
+				return found, true
+			}
+			if v.Line == line && v.Kind == kind {
+				return p, true
+			}
+		}
+	}
+	return path, false
 }
 
 // UnmarshalYAML fills an input's defaults before decoding it.

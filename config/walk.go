@@ -50,15 +50,26 @@ func checkKeys(file string, node *yaml.Node, t reflect.Type, path string) []erro
 		if node.Kind != yaml.MappingNode {
 			return nil // the decoder reports the type mismatch
 		}
+		errs = append(errs, undot(file, node, t, path)...)
 		for i := 0; i+1 < len(node.Content); i += 2 {
 			k, v := node.Content[i], node.Content[i+1]
 			f, ok := fieldByTag(t, k.Value)
 			p := join(path, k.Value)
 			if !ok {
-				errs = append(errs, &Error{File: file, Line: k.Line, Path: p, Msg: "unknown key"})
+				errs = append(errs, &Error{File: file, Line: k.Line, Path: p, Msg: "unknown key" + didYouMean(t, k.Value)})
 				continue
 			}
 			errs = append(errs, checkKeys(file, v, f.Type, p)...)
+		}
+	case node.Kind == yaml.ScalarNode && node.ShortTag() != "!!null":
+		if msg := scalarMismatch(node, t); msg != "" {
+			errs = append(errs, &Error{File: file, Line: node.Line, Path: path, Msg: `"` + node.Value + `" ` + msg})
+			node.Value, node.Tag = "0", "" // decoding goes on to find the other problems
+			if t.Kind() == reflect.Bool {
+				node.Value = "false"
+			} else if t.Kind() == reflect.Slice {
+				node.Kind, node.Value, node.Tag = yaml.SequenceNode, "", "!!seq"
+			}
 		}
 	case t.Kind() == reflect.Slice:
 		if node.Kind != yaml.SequenceNode {
@@ -76,6 +87,130 @@ func checkKeys(file string, node *yaml.Node, t reflect.Type, path string) []erro
 		}
 	}
 	return errs
+}
+
+// scalarMismatch says, in words, why a scalar cannot be a value of the Go
+// type t ("" when it can, or when t decodes itself).
+func scalarMismatch(node *yaml.Node, t reflect.Type) string {
+	if reflect.PointerTo(t).Implements(typeOfUnmarshaler) {
+		return ""
+	}
+	tag := node.ShortTag()
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if tag != "!!int" {
+			return "is not a whole number"
+		}
+	case reflect.Float32, reflect.Float64:
+		if tag != "!!int" && tag != "!!float" {
+			return "is not a number"
+		}
+	case reflect.Bool:
+		if tag != "!!bool" {
+			return "is not true or false"
+		}
+	case reflect.Slice:
+		return "is not a list (write [a, b], or one \"- item\" a line)"
+	case reflect.Struct, reflect.Map:
+		return "is not a mapping of keys to values"
+	}
+	return ""
+}
+
+var typeOfUnmarshaler = reflect.TypeFor[yaml.Unmarshaler]()
+
+// undot rewrites the dotted keys of a mapping decoded into the struct t
+// ("multiline.pattern: x", as Filebeat configurations write them) into the
+// nested form they mean, merged with the nested form where both are
+// written. The same key given both ways is an error naming both lines. A
+// key whose first part is no field of t is left for checkKeys to report.
+func undot(file string, node *yaml.Node, t reflect.Type, path string) []error {
+	var errs []error
+	out := make([]*yaml.Node, 0, len(node.Content))
+	at := map[string]int{} // key -> its index in out
+	// put adds key: v to the mapping being built, merging mappings given
+	// under the same key (one of them dotted).
+	put := func(key *yaml.Node, v *yaml.Node) {
+		j, seen := at[key.Value]
+		if !seen {
+			at[key.Value] = len(out)
+			out = append(out, key, v)
+			return
+		}
+		prev := out[j+1]
+		if prev.Kind != yaml.MappingNode || v.Kind != yaml.MappingNode {
+			errs = append(errs, &Error{File: file, Line: key.Line, Path: join(path, key.Value),
+				Msg: fmt.Sprintf("also set at line %d", out[j].Line)})
+			return
+		}
+	merge:
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			for n := 0; n+1 < len(prev.Content); n += 2 {
+				if prev.Content[n].Value == v.Content[i].Value {
+					errs = append(errs, &Error{File: file, Line: v.Content[i].Line, Path: join(join(path, key.Value), v.Content[i].Value),
+						Msg: fmt.Sprintf("also set at line %d", prev.Content[n].Line)})
+					continue merge
+				}
+			}
+			prev.Content = append(prev.Content, v.Content[i], v.Content[i+1])
+		}
+	}
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		k, v := node.Content[i], node.Content[i+1]
+		head, rest, dotted := strings.Cut(k.Value, ".")
+		_, whole := fieldByTag(t, k.Value)
+		_, known := fieldByTag(t, head)
+		if whole || !dotted || rest == "" || !known {
+			put(k, v)
+			continue
+		}
+		sub := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: k.Line, Column: k.Column, Content: []*yaml.Node{
+			{Kind: yaml.ScalarNode, Tag: "!!str", Value: rest, Line: k.Line, Column: k.Column}, v}}
+		put(&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: head, Line: k.Line, Column: k.Column}, sub)
+	}
+	node.Content = out
+	return errs
+}
+
+// didYouMean suggests the field of t closest to an unknown key, within two
+// edits.
+func didYouMean(t reflect.Type, key string) string {
+	best, bestD := "", 3
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		if d := editDistance(key, name); d < bestD {
+			best, bestD = name, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %s?)", best)
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func fieldByTag(t reflect.Type, key string) (reflect.StructField, bool) {
