@@ -88,7 +88,7 @@ type Output struct {
 
 // Kafka configures output/kafka.
 type Kafka struct {
-	Hosts           []string `yaml:"hosts"`
+	Hosts           HostList `yaml:"hosts"`
 	Topic           string   `yaml:"topic"`
 	ClientID        string   `yaml:"client_id"`
 	Version         string   `yaml:"version"`
@@ -300,7 +300,7 @@ func Default() Config {
 			FlushInterval: Duration(250 * time.Millisecond),
 		},
 		Output: Output{Kafka: Kafka{
-			Hosts:              []string{"127.0.0.1:9092"},
+			Hosts:              HostList{"127.0.0.1:9092"},
 			Topic:              "logs",
 			ClientID:           "logship",
 			Version:            "2.1.0",

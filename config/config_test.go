@@ -252,3 +252,21 @@ queue.max_events: 5000
 		t.Fatalf("dotted:\n%+v\nnested:\n%+v", got, want)
 	}
 }
+
+// One environment variable can hold the broker list: a string of hosts
+// separated by commas is a list of them.
+func TestHostsAsOneString(t *testing.T) {
+	env := func(string) (string, bool) { return "k1:9092, k2:9092,k3:9092", true }
+	for _, y := range []string{
+		"inputs: [{paths: [/x]}]\noutput: {kafka: {hosts: \"${BROKERS}\"}}\n",
+		"inputs: [{paths: [/x]}]\noutput: {kafka: {hosts: [k1:9092, k2:9092, k3:9092]}}\n",
+	} {
+		cfg, err := Parse("agent.yml", []byte(y), env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{"k1:9092", "k2:9092", "k3:9092"}; !reflect.DeepEqual([]string(cfg.Output.Kafka.Hosts), want) {
+			t.Fatalf("%s: hosts %q, want %q", y, cfg.Output.Kafka.Hosts, want)
+		}
+	}
+}

@@ -117,3 +117,28 @@ func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
 
 // Value is the secret itself, for where it is used.
 func (s Secret) Value() string { return string(s) }
+
+// HostList is a list of host:port. One string of them separated by commas
+// is taken too, so that one environment variable can hold a broker list
+// (hosts: ${KAFKA_BROKERS}).
+type HostList []string
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (h *HostList) UnmarshalYAML(unmarshal func(any) error) error {
+	var one string
+	if err := unmarshal(&one); err == nil {
+		*h = nil
+		for part := range strings.SplitSeq(one, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				*h = append(*h, part)
+			}
+		}
+		return nil
+	}
+	var list []string
+	if err := unmarshal(&list); err != nil {
+		return err
+	}
+	*h = list
+	return nil
+}

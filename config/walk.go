@@ -92,7 +92,7 @@ func checkKeys(file string, node *yaml.Node, t reflect.Type, path string) []erro
 // scalarMismatch says, in words, why a scalar cannot be a value of the Go
 // type t ("" when it can, or when t decodes itself).
 func scalarMismatch(node *yaml.Node, t reflect.Type) string {
-	if reflect.PointerTo(t).Implements(typeOfUnmarshaler) {
+	if pt := reflect.PointerTo(t); pt.Implements(typeOfUnmarshaler) || pt.Implements(typeOfFuncUnmarshaler) {
 		return ""
 	}
 	tag := node.ShortTag()
@@ -118,7 +118,12 @@ func scalarMismatch(node *yaml.Node, t reflect.Type) string {
 	return ""
 }
 
-var typeOfUnmarshaler = reflect.TypeFor[yaml.Unmarshaler]()
+var (
+	typeOfUnmarshaler     = reflect.TypeFor[yaml.Unmarshaler]()
+	typeOfFuncUnmarshaler = reflect.TypeFor[interface {
+		UnmarshalYAML(func(any) error) error
+	}]()
+)
 
 // undot rewrites the dotted keys of a mapping decoded into the struct t
 // ("multiline.pattern: x", as Filebeat configurations write them) into the
