@@ -78,20 +78,25 @@ func Parse(name string, data []byte, lookup func(string) (string, bool)) (Config
 }
 
 // unreported is the problems in err (a join of Errors) that are not about
-// a key, or a key below one, that reported has already.
+// a key, or a key below one, that reported has already, nor about the
+// mapping on the same line that holds one (an unknown processor makes its
+// entry "set exactly one of …").
 func unreported(err error, reported []error) []error {
-	var paths []string
+	var done []*Error
 	for _, r := range flatten(reported) {
 		if e, ok := r.(*Error); ok && e.Path != "" {
-			paths = append(paths, e.Path)
+			done = append(done, e)
 		}
+	}
+	below := func(path, p string) bool {
+		return path == p || strings.HasPrefix(path, p+".") || strings.HasPrefix(path, p+"[")
 	}
 	var out []error
 	for _, v := range flatten([]error{err}) {
 		e, ok := v.(*Error)
 		covered := false
-		for _, p := range paths {
-			if ok && (e.Path == p || strings.HasPrefix(e.Path, p+".") || strings.HasPrefix(e.Path, p+"[")) {
+		for _, d := range done {
+			if ok && (below(e.Path, d.Path) || e.Line == d.Line && below(d.Path, e.Path)) {
 				covered = true
 			}
 		}

@@ -179,22 +179,28 @@ func undot(file string, node *yaml.Node, t reflect.Type, path string) []error {
 }
 
 // didYouMean suggests the field of t closest to an unknown key, within two
-// edits.
+// edits; without one, it names the keys there are where they are few (the
+// processors, the partition strategies).
 func didYouMean(t reflect.Type, key string) string {
 	best, bestD := "", 3
+	var names []string
 	for i := range t.NumField() {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
 		if name == "" || name == "-" {
 			continue
 		}
+		names = append(names, name)
 		if d := editDistance(key, name); d < bestD {
 			best, bestD = name, d
 		}
 	}
-	if best == "" {
-		return ""
+	switch {
+	case best != "":
+		return fmt.Sprintf(" (did you mean %s?)", best)
+	case len(names) <= 10:
+		return " (known here: " + strings.Join(names, ", ") + ")"
 	}
-	return fmt.Sprintf(" (did you mean %s?)", best)
+	return ""
 }
 
 // editDistance is the Levenshtein distance between a and b.
