@@ -33,6 +33,34 @@ func version() string {
 	return "dev"
 }
 
+// Commit and BuildDate may be set at build time like Version; otherwise
+// they come from the VCS stamp Go puts in the binary, or say "unknown".
+var Commit, BuildDate = "", ""
+
+// build is the commit and the build (or commit) date.
+func build() (commit, date string) {
+	commit, date = Commit, BuildDate
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			switch {
+			case s.Key == "vcs.revision" && commit == "":
+				commit = s.Value
+			case s.Key == "vcs.time" && date == "":
+				date = s.Value
+			case s.Key == "vcs.modified" && s.Value == "true" && Commit == "":
+				defer func() { commit += "-dirty" }()
+			}
+		}
+	}
+	if commit == "" {
+		commit = "unknown"
+	}
+	if date == "" {
+		date = "unknown"
+	}
+	return commit, date
+}
+
 const usage = `usage:
   logship -c FILE                         run the agent with the configuration in FILE
           [-cpuprofile F] [-memprofile F]   and write Go profiles of the run to F
@@ -41,7 +69,7 @@ const usage = `usage:
   logship export config -c FILE           print the effective configuration, defaults included, secrets redacted
   logship registry show -c FILE           list the files the registry knows, their offsets and lag
   logship registry forget -c FILE PATH|ID forget a file (with the agent stopped): it is read again from its start
-  logship version                         print the version
+  logship version                         print the version, commit and build date
 `
 
 // Main runs the command line; stdout receives command output.
@@ -49,7 +77,8 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 	cmd := ""
 	switch {
 	case len(args) > 0 && args[0] == "version":
-		fmt.Fprintf(stdout, "logship %s (%s %s/%s)\n", version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		commit, date := build()
+		fmt.Fprintf(stdout, "logship %s (commit %s, built %s, %s %s/%s)\n", version(), commit, date, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return nil
 	case len(args) > 1 && (args[0] == "test" || args[0] == "export" || args[0] == "registry"):
 		cmd, args = args[0]+" "+args[1], args[2:]

@@ -193,3 +193,17 @@ func TestLoggerLevelRefused(t *testing.T) {
 		t.Fatalf("level verbose: %v", err)
 	}
 }
+
+// version names the commit and the build date: from -ldflags when set,
+// else from the VCS stamp, else "unknown".
+func TestVersion(t *testing.T) {
+	Commit, BuildDate = "abc123", "2026-12-01T00:00:00Z"
+	defer func() { Commit, BuildDate = "", "" }()
+	var out bytes.Buffer
+	if err := Main(t.Context(), []string{"version"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`^logship \S+ \(commit abc123, built 2026-12-01T00:00:00Z, go\S+ \w+/\w+\)\n$`).MatchString(out.String()) {
+		t.Fatalf("version printed %q", out.String())
+	}
+}
