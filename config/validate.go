@@ -208,6 +208,9 @@ func (k *Kafka) validate(v *validator, path string) {
 			v.add(path+".version", "%q is not a Kafka version such as \"2.1.0\" (or auto)", k.Version)
 		} else if !ver.IsAtLeast(MinKafkaVersion) {
 			v.add(path+".version", "%q is older than the oldest supported version %s", k.Version, MinKafkaVersion)
+		} else if k.Compression == "zstd" && !ver.IsAtLeast(sarama.V2_1_0_0) {
+			// The Kafka client refuses it at start: said here, with the line.
+			v.add(path+".compression", "zstd needs version 2.1.0 or newer (version is %s)", k.Version)
 		}
 	}
 	for i, r := range k.Topics {
