@@ -132,7 +132,7 @@ func TestRegistryCommands(t *testing.T) {
 	}
 	regPath := filepath.Join(dir, "data", "registry.json")
 	cfgPath := filepath.Join(dir, "agent.yml")
-	os.WriteFile(cfgPath, []byte("inputs: [{paths: ["+dir+"/*.log]}]\nregistry: {path: "+regPath+"}\n"), 0o644)
+	os.WriteFile(cfgPath, []byte("inputs: [{paths: ["+dir+"/*.log]}]\nregistry: {path: "+regPath+"}\noutput.kafka.hosts: [k:9092]\n"), 0o644)
 	fi, _ := os.Stat(logf)
 	st, _ := statOf(fi)
 	reg, err := registry.Open(regPath, time.Second, nil)
@@ -174,7 +174,7 @@ func regexpLine(s, re string) bool { return regexp.MustCompile(re).MatchString(s
 func TestTestConfigChecksLikeTheAgent(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "agent.yml")
-	data := "inputs:\n  - paths: [\"" + dir + "/*.log\"]\nregistry: {path: " + dir + "}\noutput: {kafka: {topic: \"logs-%{[fields.service\"}}\n"
+	data := "inputs:\n  - paths: [\"" + dir + "/*.log\"]\nregistry: {path: " + dir + "}\noutput: {kafka: {hosts: [k:9092], topic: \"logs-%{[fields.service\"}}\n"
 	if err := os.WriteFile(cfg, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}

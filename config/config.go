@@ -300,7 +300,6 @@ func Default() Config {
 			FlushInterval: Duration(250 * time.Millisecond),
 		},
 		Output: Output{Kafka: Kafka{
-			Hosts:              HostList{"127.0.0.1:9092"},
 			Topic:              "logs",
 			ClientID:           "logship",
 			Version:            "2.1.0",
@@ -328,6 +327,10 @@ func Default() Config {
 		HTTP:            HTTP{Listen: "127.0.0.1:5066", ReadyWindow: Duration(time.Minute), TopFiles: 10},
 	}
 }
+
+// DefaultEmbeddedAddr is where the embedded broker listens when
+// output.kafka.hosts does not say.
+const DefaultEmbeddedAddr = "127.0.0.1:9092"
 
 // DefaultMaxBytes is the default longest line (and multiline event): under
 // output.kafka.max_message_bytes' default (1,000,000), with room for the

@@ -176,7 +176,7 @@ func TestSecretNeverShows(t *testing.T) {
 }
 
 func TestContainerDefaults(t *testing.T) {
-	cfg, err := Parse("c.yml", []byte("inputs:\n  - type: container\n  - type: container\n    paths: [/var/log/pods/*/*/*.log]\n"), nil)
+	cfg, err := Parse("c.yml", []byte("inputs:\n  - type: container\n  - type: container\n    paths: [/var/log/pods/*/*/*.log]\noutput.kafka.hosts: [k:9092]\n"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestContainerDefaults(t *testing.T) {
 // The container defaults fill only what the user left out: an explicit
 // value is kept even where it equals the log input's default.
 func TestContainerDefaultsKeepExplicitValues(t *testing.T) {
-	cfg, err := Parse("c.yml", []byte("inputs:\n  - type: container\n    symlinks: false\n    decompress: none\n    rotated_files: []\n"), nil)
+	cfg, err := Parse("c.yml", []byte("inputs:\n  - type: container\n    symlinks: false\n    decompress: none\n    rotated_files: []\noutput.kafka.hosts: [k:9092]\n"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,6 +67,9 @@ func Parse(name string, data []byte, lookup func(string) (string, bool)) (Config
 	if err := root.Decode(&cfg); err != nil {
 		errs = append(errs, typeErrors(name, root, err))
 	}
+	if k := &cfg.Output.Kafka; k.Embedded && len(k.Hosts) == 0 {
+		k.Hosts = HostList{DefaultEmbeddedAddr} // where the embedded broker listens
+	}
 	verr := cfg.validate(name, root)
 	if len(errs) > 0 {
 		// Every problem in one pass: what validation finds in the parts

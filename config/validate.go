@@ -193,7 +193,7 @@ var MinKafkaVersion = sarama.V0_11_0_0
 
 func (k *Kafka) validate(v *validator, path string) {
 	if len(k.Hosts) == 0 {
-		v.add(path+".hosts", "must not be empty")
+		v.add(path+".hosts", "must be set: the Kafka brokers as host:port (or embedded: true for the in-process broker)")
 	}
 	for i, h := range k.Hosts {
 		if _, port, err := net.SplitHostPort(h); err != nil || port == "" {
