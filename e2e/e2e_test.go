@@ -300,7 +300,7 @@ func TestStartupErrors(t *testing.T) {
 		"unknown key":  {"inputs:\n  - paths: [a]\n    colour: red\n", "agent.yml:3: inputs[0].colour: unknown key"},
 		"no paths":     {"inputs:\n  - type: log\n", "agent.yml:2: inputs[0].paths: must not be empty"},
 		"corrupt registry": {
-			"inputs:\n  - paths: [" + dir + "/x/*.log]\nregistry: {path: " + dir + "/bad.json}\n",
+			"inputs:\n  - paths: [" + dir + "/x/*.log]\nregistry: {path: " + dir + "/bad.json}\noutput.kafka.hosts: [\"127.0.0.1:1\"]\n",
 			"registry file is corrupt: " + dir + "/bad.json",
 		},
 	} {
