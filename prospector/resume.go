@@ -1,0 +1,157 @@
+// Where a file found by a scan starts being read: from its own committed
+// offset, as a copy of content being or already read, or as new content.
+
+package prospector
+
+import (
+	"io"
+	"os"
+
+	"github.com/logship/logship/config"
+	"github.com/logship/logship/event"
+)
+
+// How a file is started.
+type resume int
+
+const (
+	notNow  resume = iota // not now: a later scan decides
+	here                  // at the position given
+	fromEnd               // at its end, by start_position: end
+)
+
+// resumeAt decides where reading a file starts.
+func (p *Prospector) resumeAt(c candidate, ct content, hd *head, size int64) (event.Position, resume) {
+	// 1. This file, by identity: from this run, else from the registry,
+	// trusted only while its head and the line before the offset match.
+	var prev *known
+	if k := p.known[c.id]; k != nil {
+		prev = k
+	} else if e, ok := p.reg.Get(c.id.String()); ok {
+		prev = &known{pos: e.Position(), fp: event.FingerprintValue{Hash: e.Fingerprint, Len: e.FingerprintLen}}
+	}
+	if prev != nil && prev.fp.Len == 0 && prev.pos.Offset == 0 {
+		// Seen empty (a file just created: a copy or a .gz being
+		// written): that says nothing of what it holds now.
+		prev = nil
+	}
+	if prev != nil {
+		switch {
+		case prev.fp.Len > 0 && !hd.startsWith(prev.fp):
+			p.log.Info("file identity reused by new content", "path", c.path, "inode", c.id.ino)
+		case !ct.gz && prev.pos.Offset > size:
+			p.log.Warn("file shorter than its committed offset (truncated), reading from the start", "path", c.path, "offset", prev.pos.Offset, "size", size)
+		case !ct.check(prev.pos):
+			p.log.Warn("file changed before its committed offset (truncated and rewritten), reading from the start", "path", c.path, "offset", prev.pos.Offset)
+		default:
+			return prev.pos, here
+		}
+	}
+	// 2. A copy of content a running harvester is still reading: wait
+	// until the original is truncated or closed, and continue from there.
+	// A file that only starts the same way (a banner every run writes) is
+	// new content: a copy has the original's bytes.
+	var original *running
+	if p.runningHeads().each(hd, func(rs []*running) bool {
+		for _, r := range rs {
+			if p.copyOfRunning(ct, size, r) {
+				original = r
+				return true
+			}
+		}
+		return false
+	}) {
+		p.log.Debug("copy of a file still being read, waiting", "path", c.path, "original", original.path)
+		return event.Position{}, notNow
+	}
+	// 3. Content read before under another inode (copytruncate, rotated
+	// and compressed, moved): continue where it stopped.
+	if e, ok := p.index.lookup(hd); ok {
+		switch {
+		case ct.gz || e.pos.Offset <= size:
+			if ct.check(e.pos) {
+				p.log.Info("file continues known content", "path", c.path, "offset", e.pos.Offset)
+				return e.pos, here
+			}
+		default:
+			// Shorter than what was read of the original: a copy taken
+			// before the original's last lines (copytruncate), if it has
+			// the original's bytes where it ends.
+			if pos, ok := ct.resumeCopy(e.marks, size); ok {
+				p.log.Info("file is a copy of content already read", "path", c.path, "size", size, "offset", pos.Offset)
+				return pos, here
+			}
+			p.log.Info("file starts like content read before but is not a copy of it, reading from the start", "path", c.path)
+		}
+	}
+	// 4. New content.
+	if c.rotated && c.fi.ModTime().Before(p.since) {
+		return event.Position{}, notNow // an old rotated file: history, not ours
+	}
+	if p.firstRun && p.started && c.in.cfg.StartPosition == config.StartEnd && !c.rotated && !ct.gz {
+		// Files present at start with start_position: end begin at their
+		// end; files that appear later are read whole.
+		end, err := endOfLastLine(ct.f, size)
+		if err != nil {
+			p.log.Error("cannot read file, will retry", "path", c.path, "err", err)
+			return event.Position{}, notNow
+		}
+		return event.Position{Offset: end, TailLen: -1}, fromEnd
+	}
+	return event.Position{}, here
+}
+
+// copyOfRunning reports whether the file c (size bytes, whose head matches
+// r's) holds r's bytes up to the shorter one's end.
+func (p *Prospector) copyOfRunning(ct content, size int64, r *running) bool {
+	if ct.gz || r.h.Gzip() {
+		return true // compressed: the heads decide
+	}
+	osize, err := r.h.Size()
+	if err != nil {
+		return true // closing: wait for where it stopped
+	}
+	if sameBytes(ct.f, r.h, min(size, osize)) {
+		return true
+	}
+	// The original truncated under its harvester, which has not seen it
+	// yet: when it does, what it read goes into the content index, and a
+	// later scan resumes the copy from there. Deciding now would read the
+	// copy again from its start.
+	return r.h.Rewritten()
+}
+
+// runningHeads is the running harvesters by head fingerprint, as they are
+// at this scan (a harvester extends its fingerprint while its file is
+// shorter than the fingerprint size), made at the first need in a scan.
+func (p *Prospector) runningHeads() *fpSet[[]*running] {
+	if p.heads == nil {
+		s := newFPSet[[]*running]()
+		for _, r := range p.running {
+			if fp := r.h.Source().Fingerprint.Load(); fp.Len > 0 {
+				s.put(fp, append(s.m[fp], r))
+			}
+		}
+		p.heads = &s
+	}
+	return p.heads
+}
+
+// endOfLastLine is the offset just after the last newline before size.
+func endOfLastLine(f *os.File, size int64) (int64, error) {
+	buf := make([]byte, 4096)
+	for end := size; end > 0; {
+		start := max(0, end-int64(len(buf)))
+		n, err := f.ReadAt(buf[:end-start], start)
+		if err != nil && !(err == io.EOF && n == int(end-start)) {
+			return 0, err
+		}
+		for i := n - 1; i >= 0; i-- {
+			if buf[i] == '\n' {
+				return start + int64(i) + 1, nil
+			}
+		}
+		end = start
+	}
+	return 0, nil
+}
