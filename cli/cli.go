@@ -40,17 +40,24 @@ var Commit, BuildDate = "", ""
 // build is the commit and the build (or commit) date.
 func build() (commit, date string) {
 	commit, date = Commit, BuildDate
+	var rev, when, dirty string
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
 			switch {
-			case s.Key == "vcs.revision" && commit == "":
-				commit = s.Value
-			case s.Key == "vcs.time" && date == "":
-				date = s.Value
-			case s.Key == "vcs.modified" && s.Value == "true" && Commit == "":
-				defer func() { commit += "-dirty" }()
+			case s.Key == "vcs.revision":
+				rev = s.Value
+			case s.Key == "vcs.time":
+				when = s.Value
+			case s.Key == "vcs.modified" && s.Value == "true":
+				dirty = "-dirty"
 			}
 		}
+	}
+	if commit == "" && rev != "" {
+		commit = rev + dirty
+	}
+	if date == "" {
+		date = when
 	}
 	if commit == "" {
 		commit = "unknown"

@@ -25,7 +25,7 @@ func (h *Harvester) wasTruncated(size int64) (bool, error) {
 	if h.lineStart == 0 {
 		return false, nil
 	}
-	same, err := h.sameHead()
+	same, err := h.sameHead(h.src)
 	if err != nil {
 		return false, err
 	}
@@ -38,14 +38,14 @@ func (h *Harvester) wasTruncated(size int64) (bool, error) {
 
 // sameHead reports whether the file still starts with the bytes it was
 // fingerprinted by.
-func (h *Harvester) sameHead() (bool, error) {
-	fp := h.src.Fingerprint.Load()
+func (h *Harvester) sameHead(src *event.Source) (bool, error) {
+	fp := src.Fingerprint.Load()
 	if fp.Len == 0 {
 		return true, nil
 	}
 	now, err := event.HashHead(h.f, fp.Len)
 	if err != nil {
-		return false, fmt.Errorf("read %s: %w", h.src.Path, err)
+		return false, fmt.Errorf("read %s: %w", src.Path, err)
 	}
 	return now == fp, nil
 }

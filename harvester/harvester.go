@@ -239,12 +239,8 @@ func (h *Harvester) ReadAt(b []byte, off int64) (int, error) { return h.f.ReadAt
 // Run has not seen yet. Safe for concurrent use; a read error says nothing
 // either way and is reported as true, so a caller waits rather than decides.
 func (h *Harvester) Rewritten() bool {
-	fp := h.Source().Fingerprint.Load()
-	if fp.Len == 0 {
-		return false
-	}
-	now, err := event.HashHead(h.f, fp.Len)
-	return err != nil || now != fp
+	same, err := h.sameHead(h.Source())
+	return err != nil || !same
 }
 
 // SeenSize is the file's size when Run last reached its end (compressed,
