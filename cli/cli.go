@@ -5,7 +5,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/IBM/sarama"
+	"github.com/spf13/cobra"
 
 	"github.com/logship/logship/agent"
 	"github.com/logship/logship/config"
@@ -68,86 +68,195 @@ func build() (commit, date string) {
 	return commit, date
 }
 
-const usage = `usage:
-  logship -c FILE                         run the agent with the configuration in FILE
-          [-cpuprofile F] [-memprofile F]   and write Go profiles of the run to F
-  logship test config -c FILE             check FILE: every problem with its line and key
-  logship test output -c FILE             connect to Kafka, check the topic, produce a test record
-  logship export config -c FILE           print the effective configuration, defaults included, secrets redacted
-  logship registry show -c FILE           list the files the registry knows, their offsets and lag
-  logship registry forget -c FILE PATH|ID forget a file (with the agent stopped): it is read again from its start
-  logship version                         print the version, commit and build date
-`
+// DefaultConfigPath is the configuration read when -c is not given and
+// the file exists (the packages install it there).
+var DefaultConfigPath = "/etc/logship/agent.yml"
 
-// Main runs the command line; stdout receives command output.
+// Main runs the command line; stdout receives command output and help.
 func Main(ctx context.Context, args []string, stdout io.Writer) error {
-	cmd := ""
-	switch {
-	case len(args) > 0 && args[0] == "version":
-		commit, date := build()
-		fmt.Fprintf(stdout, "logship %s (commit %s, built %s, %s %s/%s)\n", version(), commit, date, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-		return nil
-	case len(args) > 1 && (args[0] == "test" || args[0] == "export" || args[0] == "registry"):
-		cmd, args = args[0]+" "+args[1], args[2:]
-	}
-	fs := flag.NewFlagSet("logship", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	cmd := Command()
+	cmd.SetArgs(args)
+	cmd.SetOut(stdout)
+	cmd.SetErr(stdout)
+	return cmd.ExecuteContext(ctx)
+}
+
+// Command is logship's command tree. Run without a subcommand it runs the
+// agent; -c is accepted before or after the subcommand.
+func Command() *cobra.Command {
 	var path string
-	fs.StringVar(&path, "c", "", "configuration file")
-	fs.StringVar(&path, "config", "", "configuration file")
 	var prof profiles
-	fs.StringVar(&prof.cpu, "cpuprofile", "", "write a CPU profile of the run to this file")
-	fs.StringVar(&prof.mem, "memprofile", "", "write a heap profile to this file when the agent stops")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, usage)
-			return nil
-		}
-		return fmt.Errorf("%v\n%s", err, usage)
-	}
-	rest := fs.Args()
-	if cmd == "" && len(rest) > 0 {
-		return fmt.Errorf("unknown command %q\n%s", strings.Join(rest, " "), usage)
-	}
-	if path == "" {
-		return fmt.Errorf("no configuration file: use -c FILE\n%s", usage)
-	}
-	cfg, err := config.Load(path)
-	if err == nil && (cmd == "" || cmd == "test config") {
-		err = agent.Check(path, cfg)
-	}
-	if err != nil {
-		return fmt.Errorf("invalid configuration:\n%w", err)
-	}
-	switch cmd {
-	case "":
-		log, err := newLogger(cfg.Logging, os.Stderr)
+	load := func(check bool) (config.Config, string, error) {
+		p, err := configPath(path)
 		if err != nil {
-			return err
+			return config.Config{}, "", err
 		}
-		sarama.Logger = saramaLogger{log.With("component", "sarama")}
-		stop, err := prof.start()
+		cfg, err := config.Load(p)
+		if err == nil && check {
+			err = agent.Check(p, cfg)
+		}
 		if err != nil {
-			return err
+			return cfg, p, fmt.Errorf("invalid configuration:\n%w", err)
 		}
-		err = runAgent(ctx, cfg, path, log)
-		return errors.Join(err, stop())
-	case "test config":
-		fmt.Fprintf(stdout, "%s: configuration OK (%d inputs)\n", path, len(cfg.Inputs))
-		return nil
-	case "test output":
-		return testOutput(ctx, cfg, stdout)
-	case "export config":
-		return exportConfig(cfg, stdout)
-	case "registry show":
-		return registryShow(cfg, stdout)
-	case "registry forget":
-		if len(rest) != 1 {
-			return fmt.Errorf("registry forget needs one PATH or ID\n%s", usage)
-		}
-		return registryForget(cfg, rest[0], stdout)
+		return cfg, p, nil
 	}
-	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+	root := &cobra.Command{
+		Use:   "logship",
+		Short: "Ship log files to Kafka, every line at least once",
+		Long: `logship tails the files its configuration names and delivers every line to
+Kafka; a file's offset moves only after Kafka acknowledged its lines.
+
+Without a command it runs the agent: SIGHUP (or systemctl reload) reloads
+the configuration, SIGTERM stops it after the queue drained or
+shutdown_timeout passed.`,
+		Example: `  logship -c agent.yml                 run the agent
+  logship test config -c agent.yml     check a configuration
+  logship help test output             what a command does`,
+		Version:       version(),
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, p, err := load(true)
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(cfg.Logging, os.Stderr)
+			if err != nil {
+				return err
+			}
+			sarama.Logger = saramaLogger{log.With("component", "sarama")}
+			stop, err := prof.start()
+			if err != nil {
+				return err
+			}
+			err = runAgent(cmd.Context(), cfg, p, log)
+			return errors.Join(err, stop())
+		},
+	}
+	commit, date := build()
+	root.SetVersionTemplate(versionLine(commit, date))
+	root.PersistentFlags().StringVarP(&path, "config", "c", "", "configuration file (default "+DefaultConfigPath+" when it exists)")
+	root.Flags().StringVar(&prof.cpu, "cpuprofile", "", "write a CPU profile of the run to this `file`")
+	root.Flags().StringVar(&prof.mem, "memprofile", "", "write a heap profile to this `file` when the agent stops")
+	root.MarkPersistentFlagFilename("config", "yml", "yaml")
+
+	group := func(use, short string, subs ...*cobra.Command) *cobra.Command {
+		c := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() }}
+		c.AddCommand(subs...)
+		return c
+	}
+	root.AddCommand(
+		group("test", "Check a configuration or the connection to Kafka",
+			&cobra.Command{
+				Use:   "config",
+				Short: "Check the configuration: every problem with its file, line and key",
+				Long: `Check the configuration as the agent would at start: the file's keys and
+values, then every stage built without being started (globs, regexps,
+topic formats, the registry path, the Kafka client's own checks). Every
+problem is reported in one pass, each with its file:line and key.`,
+				Args: cobra.NoArgs,
+				RunE: func(cmd *cobra.Command, _ []string) error {
+					cfg, p, err := load(true)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: configuration OK (%d inputs)\n", p, len(cfg.Inputs))
+					return nil
+				},
+			},
+			&cobra.Command{
+				Use:   "output",
+				Short: "Connect to Kafka, check the topic, produce a test record",
+				Long: `Connect to the brokers, check the protocol version and the topic (without
+creating it), and produce one record to health_check_topic when it is set.`,
+				Args: cobra.NoArgs,
+				RunE: func(cmd *cobra.Command, _ []string) error {
+					cfg, _, err := load(false)
+					if err != nil {
+						return err
+					}
+					return testOutput(cmd.Context(), cfg, cmd.OutOrStdout())
+				},
+			}),
+		group("export", "Print the configuration in effect",
+			&cobra.Command{
+				Use:   "config",
+				Short: "Print the effective configuration: defaults in, ${VAR}s expanded, secrets redacted",
+				Long: `Print the configuration as the agent uses it. Without a configuration file
+(no -c and no ` + DefaultConfigPath + `) it prints the defaults, with one input.`,
+				Args: cobra.NoArgs,
+				RunE: func(cmd *cobra.Command, _ []string) error {
+					if path == "" && !exists(DefaultConfigPath) {
+						return exportConfig(config.Defaults(), cmd.OutOrStdout())
+					}
+					cfg, _, err := load(false)
+					if err != nil {
+						return err
+					}
+					return exportConfig(cfg, cmd.OutOrStdout())
+				},
+			}),
+		group("registry", "Show or edit the registry of file offsets",
+			&cobra.Command{
+				Use:   "show",
+				Short: "List the files the registry knows, their offsets and lag",
+				Args:  cobra.NoArgs,
+				RunE: func(cmd *cobra.Command, _ []string) error {
+					cfg, _, err := load(false)
+					if err != nil {
+						return err
+					}
+					return registryShow(cfg, cmd.OutOrStdout())
+				},
+			},
+			&cobra.Command{
+				Use:   "forget PATH|ID",
+				Short: "Forget a file (with the agent stopped): it is read again from its start",
+				Args:  cobra.ExactArgs(1),
+				RunE: func(cmd *cobra.Command, args []string) error {
+					cfg, _, err := load(false)
+					if err != nil {
+						return err
+					}
+					return registryForget(cfg, args[0], cmd.OutOrStdout())
+				},
+			}),
+		&cobra.Command{
+			Use:   "version",
+			Short: "Print the version, commit and build date",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				fmt.Fprint(cmd.OutOrStdout(), versionLine(commit, date))
+				return nil
+			},
+		},
+	)
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return fmt.Errorf("%w (see %s --help)", err, cmd.CommandPath())
+	})
+	return root
+}
+
+func versionLine(commit, date string) string {
+	return fmt.Sprintf("logship %s (commit %s, built %s, %s %s/%s)\n", version(), commit, date, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// configPath is -c, or the default path when that file exists.
+func configPath(flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if exists(DefaultConfigPath) {
+		return DefaultConfigPath, nil
+	}
+	return "", fmt.Errorf("no configuration file: use -c FILE (%s does not exist)", DefaultConfigPath)
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func newLogger(c config.Logging, w io.Writer) (*slog.Logger, error) {

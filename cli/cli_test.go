@@ -207,3 +207,36 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("version printed %q", out.String())
 	}
 }
+
+// Without -c the default path is read when it exists; without either,
+// export config prints the defaults and the other commands say what is
+// missing.
+func TestDefaultConfigPath(t *testing.T) {
+	dir := t.TempDir()
+	old := DefaultConfigPath
+	defer func() { DefaultConfigPath = old }()
+	DefaultConfigPath = filepath.Join(dir, "agent.yml")
+	if _, err := run(t, "test", "config"); err == nil || !strings.Contains(err.Error(), "no configuration file: use -c FILE ("+DefaultConfigPath+" does not exist)") {
+		t.Errorf("no file: %v", err)
+	}
+	out, err := run(t, "export", "config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"batch_events: 2048", "hosts:\n      - localhost:9092", "start_position: beginning", "max_bytes: 900KiB"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("defaults lack %q:\n%s", want, out)
+		}
+	}
+	// What export config prints is a configuration that loads.
+	if err := os.WriteFile(DefaultConfigPath, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Load(DefaultConfigPath); err != nil {
+		t.Errorf("exported defaults do not load: %v", err)
+	}
+	os.WriteFile(DefaultConfigPath, []byte("inputs: [{paths: [\""+dir+"/*.log\"]}]\nregistry: {path: "+dir+"/registry.json}\noutput.kafka.hosts: k:9092\n"), 0o644)
+	if out, err := run(t, "test", "config"); err != nil || out != DefaultConfigPath+": configuration OK (1 inputs)\n" {
+		t.Errorf("default path: %q, %v", out, err)
+	}
+}

@@ -17,11 +17,11 @@ func (p profiles) start() (stop func() error, err error) {
 	var cpu *os.File
 	if p.cpu != "" {
 		if cpu, err = os.Create(p.cpu); err != nil {
-			return nil, fmt.Errorf("-cpuprofile: %w", err)
+			return nil, fmt.Errorf("--cpuprofile: %w", err)
 		}
 		if err := pprof.StartCPUProfile(cpu); err != nil {
 			cpu.Close()
-			return nil, fmt.Errorf("-cpuprofile: %w", err)
+			return nil, fmt.Errorf("--cpuprofile: %w", err)
 		}
 	}
 	return func() error {
@@ -37,7 +37,7 @@ func (p profiles) start() (stop func() error, err error) {
 				err = errors.Join(pprof.WriteHeapProfile(f), f.Close())
 			}
 			if err != nil {
-				errs = append(errs, fmt.Errorf("-memprofile: %w", err))
+				errs = append(errs, fmt.Errorf("--memprofile: %w", err))
 			}
 		}
 		return errors.Join(errs...)

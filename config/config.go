@@ -328,6 +328,17 @@ func Default() Config {
 	}
 }
 
+// Defaults is the configuration `export config` prints without a file:
+// every default, with one input of its defaults (its paths are the one
+// key an input must set).
+func Defaults() Config {
+	c := Default()
+	c.Inputs = []Input{DefaultInput()}
+	c.Inputs[0].Paths = []string{"/var/log/*.log"}
+	c.Output.Kafka.Hosts = HostList{"localhost:9092"}
+	return c.Resolved()
+}
+
 // DefaultEmbeddedAddr is where the embedded broker listens when
 // output.kafka.hosts does not say.
 const DefaultEmbeddedAddr = "127.0.0.1:9092"

@@ -6,6 +6,7 @@ package packaging
 
 import (
 	"bytes"
+	"debug/elf"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,19 +18,19 @@ import (
 
 const version = "1.2.3"
 
-// logship builds the binary once, statically, with version set.
+// logship builds the binary once, as the packages are built: with
+// packaging/build.sh (static, stripped, man pages beside it).
 var logship = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "logship-packaging-")
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "logship")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-X github.com/logship/logship/cli.Version="+version, "-o", bin, "./cmd/logship")
-	cmd.Dir, cmd.Env = "..", append(os.Environ(), "CGO_ENABLED=0")
+	cmd := exec.Command("sh", "packaging/build.sh", version, dir)
+	cmd.Dir = ".."
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", &buildError{out}
 	}
-	return bin, nil
+	return filepath.Join(dir, "logship"), nil
 })
 
 type buildError struct{ out []byte }
@@ -140,9 +141,20 @@ func TestPackages(t *testing.T) {
 	run(t, "..", nil, "go", "build", "-o", nfpm, "github.com/goreleaser/nfpm/v2/cmd/nfpm")
 	// nfpm reads the sources relative to where it runs: stage them.
 	stage := filepath.Join(work, "stage")
+	pages, _ := filepath.Glob(filepath.Join(filepath.Dir(bin), "man", "*.1.gz"))
+	if len(pages) < 5 {
+		t.Fatalf("build.sh wrote man pages %v", pages)
+	}
+	files := map[string]string{}
+	for _, p := range pages {
+		files[p] = "dist/man/" + filepath.Base(p)
+	}
 	for src, dst := range map[string]string{bin: "dist/logship", "../README.md": "README.md", "../LICENSE": "LICENSE",
 		"nfpm.yaml": "packaging/nfpm.yaml", "agent.yml": "packaging/agent.yml", "systemd/logship.service": "packaging/systemd/logship.service",
 		"scripts/postinstall.sh": "packaging/scripts/postinstall.sh", "scripts/preremove.sh": "packaging/scripts/preremove.sh"} {
+		files[src] = dst
+	}
+	for src, dst := range files {
 		data, err := os.ReadFile(src)
 		if err != nil {
 			t.Fatal(err)
@@ -168,7 +180,8 @@ func TestPackages(t *testing.T) {
 		t.Fatalf("control fields:\n%s", got)
 	}
 	list := run(t, work, nil, dpkgDeb, "-c", deb)
-	for _, want := range []string{"./usr/bin/logship", "./etc/logship/agent.yml", "./usr/lib/systemd/system/logship.service", "./var/lib/logship/", "./usr/share/doc/logship/README.md"} {
+	for _, want := range []string{"./usr/bin/logship", "./etc/logship/agent.yml", "./usr/lib/systemd/system/logship.service", "./var/lib/logship/", "./usr/share/doc/logship/README.md",
+		"./usr/share/man/man1/logship.1.gz", "./usr/share/man/man1/logship-test-config.1.gz"} {
 		if !strings.Contains(list, want) {
 			t.Errorf("the package lacks %s:\n%s", want, list)
 		}
@@ -193,10 +206,89 @@ func TestPackages(t *testing.T) {
 	// configuration is valid.
 	root := filepath.Join(work, "root")
 	run(t, work, nil, dpkgDeb, "-x", deb, root)
+	checkStatic(t, filepath.Join(root, "usr/bin/logship"))
 	if got := run(t, work, nil, filepath.Join(root, "usr/bin/logship"), "version"); !strings.Contains(got, "logship "+version) {
 		t.Fatalf("version: %q", got)
 	}
 	if got := run(t, work, nil, filepath.Join(root, "usr/bin/logship"), "test", "config", "-c", filepath.Join(root, "etc/logship/agent.yml")); !strings.Contains(got, "configuration OK") {
 		t.Fatalf("test config: %q", got)
+	}
+}
+
+// checkStatic fails unless the binary is a static, stripped ELF: no
+// program interpreter, no shared library needed, no symbol table.
+func checkStatic(t *testing.T, path string) {
+	t.Helper()
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
+			t.Errorf("%s is dynamically linked (program header %v)", path, p.Type)
+		}
+	}
+	if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
+		t.Errorf("%s needs %v", path, libs)
+	}
+	if f.Section(".symtab") != nil {
+		t.Errorf("%s has a symbol table: not built with -s", path)
+	}
+	if data, _ := os.ReadFile(path); bytes.Contains(data, []byte(os.Getenv("HOME")+"/")) && os.Getenv("HOME") != "" {
+		t.Errorf("%s holds paths of the build machine: not built with -trimpath", path)
+	}
+}
+
+// The command line as users meet it, through the built binary: help and
+// --version without a configuration, -c before or after the command,
+// unknown commands and flags refused, completion scripts.
+func TestCommandLine(t *testing.T) {
+	bin := buildLogship(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "agent.yml")
+	if err := os.WriteFile(cfg, []byte("inputs: [{paths: [\""+dir+"/*.log\"]}]\nregistry: {path: "+dir+"/registry.json}\noutput.kafka.hosts: k:9092\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exec1 := func(args ...string) (string, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--version"}, "logship " + version + " (commit "},
+		{[]string{"version"}, "logship " + version + " (commit "},
+		{[]string{"--help"}, "Available Commands:"},
+		{[]string{"help", "test", "output"}, "logship test output [flags]"},
+		{[]string{"test", "config", "--help"}, "each with its file:line and key"},
+		{[]string{"registry", "forget", "-h"}, "logship registry forget PATH|ID"},
+		{[]string{"-c", cfg, "test", "config"}, "configuration OK (1 inputs)"},
+		{[]string{"test", "config", "--config", cfg}, "configuration OK (1 inputs)"},
+		{[]string{"completion", "bash"}, "__start_logship"},
+		{[]string{"completion", "zsh"}, "#compdef logship"},
+		{[]string{"completion", "fish"}, "complete -c logship"},
+	} {
+		out, err := exec1(c.args...)
+		if err != nil || !strings.Contains(out, c.want) {
+			t.Errorf("logship %s: %v\n%s\nwant %q", strings.Join(c.args, " "), err, out, c.want)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bogus"}, `unknown command "bogus" for "logship"`},
+		{[]string{"test", "config", "-c", cfg, "extra"}, `unknown command "extra" for "logship test config"`},
+		{[]string{"test", "config", "--bogus"}, "unknown flag: --bogus"},
+		{[]string{"registry", "forget", "-c", cfg}, "accepts 1 arg(s), received 0"},
+	} {
+		out, err := exec1(c.args...)
+		if err == nil || !strings.Contains(out, c.want) {
+			t.Errorf("logship %s: %v\n%s\nwant %q", strings.Join(c.args, " "), err, out, c.want)
+		}
 	}
 }

@@ -119,10 +119,10 @@ func (b *bench) startAgent() (*agent, error) {
 		}
 		args := []string{"-c", cfg}
 		if b.o.cpuprofile != "" {
-			args = append(args, "-cpuprofile", b.o.cpuprofile)
+			args = append(args, "--cpuprofile", b.o.cpuprofile)
 		}
 		if b.o.memprofile != "" {
-			args = append(args, "-memprofile", b.o.memprofile)
+			args = append(args, "--memprofile", b.o.memprofile)
 		}
 		cmd = exec.Command(b.o.bin, args...)
 	case "rsyslog":
@@ -145,7 +145,7 @@ func (b *bench) startAgent() (*agent, error) {
 		if err := build.Run(); err != nil {
 			return nil, fmt.Errorf("build: %w", err)
 		}
-		cmd = exec.Command(bin, "-addr", b.addr, "-glob", filepath.Join(b.logs(), "*.log"), "-cpuprofile", b.o.cpuprofile)
+		cmd = exec.Command(bin, "-addr", b.addr, "-glob", filepath.Join(b.logs(), "*.log"), "--cpuprofile", b.o.cpuprofile)
 	}
 	cmd.Stderr = os.Stderr
 	cmd.Stdout = os.Stderr
