@@ -19,8 +19,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"reflect"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -96,10 +98,6 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 
 	reloads := make(chan reloadRequest)
 	if cfg.HTTP.Enabled {
-		l, err := net.Listen("tcp", cfg.HTTP.Listen)
-		if err != nil {
-			return fmt.Errorf("http.listen: %w", err)
-		}
 		var reload func(context.Context) error
 		if opts.Load != nil {
 			reload = func(rctx context.Context) error {
@@ -117,20 +115,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 				}
 			}
 		}
-		httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
-		httpDone := make(chan struct{})
-		h := mon.Handler(reload)
-		if cfg.HTTP.PProf {
-			h = monitor.WithPprof(h)
+		stop, err := serveHTTP(ctx, cfg.HTTP, mon, reload, log)
+		if err != nil {
+			return err
 		}
-		go func() {
-			if err := monitor.Serve(httpCtx, l, h, log); err != nil {
-				log.Error("http endpoint stopped", "err", err)
-			}
-			close(httpDone)
-		}()
-		defer func() { stopHTTP(); <-httpDone }()
-		log.Info("http endpoint listening", "addr", l.Addr().String())
+		defer stop()
 	}
 
 	p, err := startPipeline(ctx, cfg, host, reg, false, log)
@@ -258,4 +247,47 @@ func reloadable(old, next config.Config) error {
 		return errors.New("http cannot change without a restart")
 	}
 	return nil
+}
+
+// serveHTTP opens http.listen (and http.control_listen) and serves the
+// monitoring endpoints, and the control requests where they may be
+// served; stop shuts the servers down.
+func serveHTTP(ctx context.Context, c config.HTTP, mon *monitor.Monitor, reload func(context.Context) error, log *slog.Logger) (stop func(), err error) {
+	control := monitor.Control(reload, c.PProf, string(c.ControlToken))
+	type server struct {
+		key string
+		l   net.Listener
+		h   http.Handler
+	}
+	var servers []server
+	l, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("http.listen: %w", err)
+	}
+	switch {
+	case c.ControlListen != "":
+		cl, err := net.Listen("tcp", c.ControlListen)
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("http.control_listen: %w", err)
+		}
+		servers = append(servers, server{"http.listen", l, mon.Handler(nil)}, server{"http.control_listen", cl, control})
+	case monitor.Loopback(c.Listen) || c.ControlToken != "":
+		servers = append(servers, server{"http.listen", l, mon.Handler(control)})
+	default:
+		servers = append(servers, server{"http.listen", l, mon.Handler(nil)})
+		log.Info("control requests (POST /reload, /debug/pprof/) are refused on http.listen: it is not a loopback address; "+
+			"set http.control_listen (e.g. 127.0.0.1:5067) or http.control_token to serve them", "addr", l.Addr().String())
+	}
+	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		wg.Go(func() {
+			if err := monitor.Serve(httpCtx, s.l, s.h, log); err != nil {
+				log.Error("http endpoint stopped", "key", s.key, "err", err)
+			}
+		})
+		log.Info("http endpoint listening", "key", s.key, "addr", s.l.Addr().String())
+	}
+	return func() { stopHTTP(); wg.Wait() }, nil
 }

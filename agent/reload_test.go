@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -156,5 +157,85 @@ func TestReloadTenTimes(t *testing.T) {
 	}
 	if got := m["logship_events_acked_total"]; got != 2*perFile {
 		t.Fatalf("logship_events_acked_total = %v across reloads, want %d", got, 2*perFile)
+	}
+}
+
+// With http.listen on every address, POST /reload is refused there (403);
+// on http.control_listen it needs the token (401 without it) and then
+// reloads. A refused request reloads nothing.
+func TestReloadEndpointNeedsAuth(t *testing.T) {
+	kc := kafkatest.Start(t)
+	dir := t.TempDir()
+	cfg := testConfig(dir, kc.Addr)
+	port := kafkatest.FreePort(t)
+	cfg.HTTP.Enabled = true
+	cfg.HTTP.Listen = fmt.Sprintf("0.0.0.0:%d", port)
+	cfg.HTTP.ControlListen = fmt.Sprintf("127.0.0.1:%d", kafkatest.FreePort(t))
+	cfg.HTTP.ControlToken = "s3cret"
+	if err := cfg.Validate("test"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+			Options{Load: func() (config.Config, error) { return cfg, nil }})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	public := fmt.Sprintf("127.0.0.1:%d", port)
+	waitHTTP(t, public)
+	post := func(addr, token string) int {
+		req, _ := http.NewRequest("POST", "http://"+addr+"/reload", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	reloads := func() string {
+		resp, err := http.Get("http://" + public + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, _ = io.Copy(&b, resp.Body)
+		for line := range strings.SplitSeq(b.String(), "\n") {
+			if strings.HasPrefix(line, `logship_reloads_total{result="ok"}`) {
+				return line
+			}
+		}
+		return "no logship_reloads_total"
+	}
+	for _, c := range []struct {
+		addr, token string
+		want        int
+	}{
+		{public, "", http.StatusForbidden},
+		{public, "s3cret", http.StatusForbidden},
+		{cfg.HTTP.ControlListen, "", http.StatusUnauthorized},
+		{cfg.HTTP.ControlListen, "wrong", http.StatusUnauthorized},
+	} {
+		if code := post(c.addr, c.token); code != c.want {
+			t.Errorf("POST %s/reload with token %q: %d, want %d", c.addr, c.token, code, c.want)
+		}
+	}
+	if got := reloads(); got != `logship_reloads_total{result="ok"} 0` {
+		t.Fatalf("after refused requests: %s", got)
+	}
+	if code := post(cfg.HTTP.ControlListen, "s3cret"); code != http.StatusOK {
+		t.Fatalf("POST /reload with the token: %d", code)
+	}
+	if got := reloads(); got != `logship_reloads_total{result="ok"} 1` {
+		t.Fatalf("after the authorised request: %s", got)
 	}
 }

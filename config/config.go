@@ -279,6 +279,14 @@ type HTTP struct {
 	TopFiles int `yaml:"top_files"`
 	// PProf serves Go's profiles (net/http/pprof) under /debug/pprof/.
 	PProf bool `yaml:"pprof"`
+	// ControlListen is where the control requests (POST /reload and
+	// /debug/pprof/) are served. Empty: on Listen, but only when Listen is
+	// a loopback address or ControlToken is set; elsewhere they are
+	// refused (403), so that probes and metrics can be public.
+	ControlListen string `yaml:"control_listen"`
+	// ControlToken, when set, must come with every control request as
+	// "Authorization: Bearer TOKEN".
+	ControlToken Secret `yaml:"control_token"`
 }
 
 // LoggingMetrics configures the periodic progress line.

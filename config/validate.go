@@ -96,6 +96,13 @@ func (c *Config) validate(file string, root *yaml.Node) error {
 		if _, port, err := net.SplitHostPort(c.HTTP.Listen); err != nil || port == "" {
 			v.add("http.listen", "%q is not host:port", c.HTTP.Listen)
 		}
+		if c.HTTP.ControlListen != "" {
+			if _, port, err := net.SplitHostPort(c.HTTP.ControlListen); err != nil || port == "" {
+				v.add("http.control_listen", "%q is not host:port", c.HTTP.ControlListen)
+			} else if c.HTTP.ControlListen == c.HTTP.Listen {
+				v.add("http.control_listen", "is http.listen: leave it empty to serve control requests there")
+			}
+		}
 	}
 	v.atLeast("http.ready_window", c.HTTP.ReadyWindow, time.Second)
 	if c.HTTP.TopFiles < 0 {

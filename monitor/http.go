@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,10 +16,10 @@ import (
 )
 
 // Handler serves /metrics, /healthz (the process is up), /readyz (see
-// Ready), /stats (the Snapshot as JSON) and, when reload is not nil,
-// POST /reload, which answers once the new configuration runs or was
-// refused.
-func (m *Monitor) Handler(reload func(context.Context) error) http.Handler {
+// Ready) and /stats (the Snapshot as JSON): what probes and scrapers read.
+// Control requests (see Control) are answered by control, or refused
+// with 403 when control is nil.
+func (m *Monitor) Handler(control http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -37,6 +38,29 @@ func (m *Monitor) Handler(reload func(context.Context) error) http.Handler {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(m.Snapshot())
 	})
+	if control == nil {
+		control = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "not served on this address: control requests (POST /reload, /debug/pprof/) are served on http.control_listen, "+
+				"or on http.listen when it is a loopback address or http.control_token is set", http.StatusForbidden)
+		})
+	}
+	for _, p := range controlPaths {
+		mux.Handle(p, control)
+	}
+	return mux
+}
+
+// controlPaths are the requests that change the agent or reveal more than
+// its counters: they are not for everyone who can reach the probes.
+var controlPaths = []string{"/reload", "/debug/pprof/"}
+
+// Control serves the requests that change the agent or reveal its
+// internals: POST /reload, which answers once the new configuration runs
+// or was refused (when reload is not nil), and with pprof Go's profiles
+// (net/http/pprof) under /debug/pprof/. A token, when not empty, must come
+// as "Authorization: Bearer TOKEN".
+func Control(reload func(context.Context) error, withPprof bool, token string) http.Handler {
+	mux := http.NewServeMux()
 	if reload != nil {
 		mux.HandleFunc("POST /reload", func(w http.ResponseWriter, r *http.Request) {
 			if err := reload(r.Context()); err != nil {
@@ -46,19 +70,39 @@ func (m *Monitor) Handler(reload func(context.Context) error) http.Handler {
 			fmt.Fprintln(w, "reloaded")
 		})
 	}
-	return mux
+	if withPprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
+	if token == "" {
+		return mux
+	}
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="logship"`)
+			http.Error(w, "unauthorized: this request needs Authorization: Bearer <http.control_token>", http.StatusUnauthorized)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
-// WithPprof adds Go's profiles (net/http/pprof) under /debug/pprof/ to h.
-func WithPprof(h http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	mux.Handle("/", h)
-	return mux
+// Loopback reports whether a listen address is reachable from this host
+// only.
+func Loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Serve listens on addr and serves h until ctx is done. The listener is

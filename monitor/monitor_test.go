@@ -1,6 +1,8 @@
 package monitor
 
 import (
+	"context"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -71,9 +73,10 @@ func TestReady(t *testing.T) {
 }
 
 // http.pprof adds Go's profiles beside the monitoring endpoints, which
-// keep answering.
-func TestWithPprof(t *testing.T) {
-	h := WithPprof(New("test", time.Minute, 2).Handler(nil))
+// keep answering; without it they are not served.
+func TestPprof(t *testing.T) {
+	m := New("test", time.Minute, 2)
+	h := m.Handler(Control(nil, true, ""))
 	for path, want := range map[string]string{"/debug/pprof/": "goroutine", "/debug/pprof/cmdline": "", "/healthz": "ok"} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
@@ -82,8 +85,64 @@ func TestWithPprof(t *testing.T) {
 		}
 	}
 	rec := httptest.NewRecorder()
-	New("test", time.Minute, 2).Handler(nil).ServeHTTP(rec, httptest.NewRequest("GET", "/debug/pprof/", nil))
+	m.Handler(Control(nil, false, "")).ServeHTTP(rec, httptest.NewRequest("GET", "/debug/pprof/", nil))
 	if rec.Code != 404 {
 		t.Errorf("without http.pprof, /debug/pprof/ answered %d", rec.Code)
+	}
+}
+
+// Control requests: refused on a public address without a token, refused
+// without the token or with a wrong one, served with it. Probes and
+// metrics need none.
+func TestControlNeedsAuth(t *testing.T) {
+	m := New("test", time.Minute, 2)
+	reloads := 0
+	reload := func(context.Context) error { reloads++; return nil }
+	do := func(h http.Handler, method, path, auth string) (int, string) {
+		req := httptest.NewRequest(method, path, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	public := m.Handler(nil)
+	if code, body := do(public, "POST", "/reload", ""); code != 403 || !strings.Contains(body, "http.control_listen") {
+		t.Errorf("public POST /reload: %d %q", code, body)
+	}
+	if code, _ := do(public, "GET", "/debug/pprof/", ""); code != 403 {
+		t.Errorf("public /debug/pprof/: %d", code)
+	}
+	tokened := m.Handler(Control(reload, true, "s3cret"))
+	for _, auth := range []string{"", "Bearer wrong", "s3cret", "Basic s3cret"} {
+		if code, _ := do(tokened, "POST", "/reload", auth); code != 401 {
+			t.Errorf("POST /reload with %q: %d, want 401", auth, code)
+		}
+	}
+	if code, _ := do(tokened, "GET", "/debug/pprof/", "Bearer wrong"); code != 401 {
+		t.Errorf("pprof with a wrong token: %d", code)
+	}
+	if reloads != 0 {
+		t.Fatalf("%d reloads ran without the token", reloads)
+	}
+	if code, body := do(tokened, "POST", "/reload", "Bearer s3cret"); code != 200 || body != "reloaded\n" || reloads != 1 {
+		t.Errorf("POST /reload with the token: %d %q (%d reloads)", code, body, reloads)
+	}
+	for _, h := range []http.Handler{public, tokened} {
+		if code, _ := do(h, "GET", "/healthz", ""); code != 200 {
+			t.Errorf("/healthz: %d", code)
+		}
+		if code, _ := do(h, "GET", "/metrics", ""); code != 200 {
+			t.Errorf("/metrics: %d", code)
+		}
+	}
+}
+
+func TestLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{"127.0.0.1:5066": true, "[::1]:5066": true, "localhost:5066": true, "0.0.0.0:5066": false, ":5066": false, "10.0.0.1:5066": false, "nonsense": false} {
+		if got := Loopback(addr); got != want {
+			t.Errorf("Loopback(%q) = %v", addr, got)
+		}
 	}
 }

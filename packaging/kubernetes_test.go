@@ -2,6 +2,7 @@ package packaging
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -18,12 +19,14 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/logship/logship/config"
+	"github.com/logship/logship/monitor"
 )
 
 // manifests decodes every document of packaging/kubernetes strictly (an
 // unknown or misspelt field fails) into its k8s.io/api type.
 func manifests(t *testing.T) map[string]any {
 	t.Helper()
+	// kubectl apply -f DIR applies the files in the order of their names.
 	files, _ := filepath.Glob("kubernetes/*.yaml")
 	if len(files) == 0 {
 		t.Fatal("no manifests")
@@ -69,6 +72,11 @@ func manifests(t *testing.T) map[string]any {
 			}
 			if err != nil {
 				t.Fatalf("%s document %d (%s): %v", f, i, tm.Kind, err)
+			}
+			// One `kubectl apply -f` works only when the namespace
+			// comes before what goes into it.
+			if o, ok := obj.(metav1.Object); ok && o.GetNamespace() != "" && out["Namespace"] == nil {
+				t.Errorf("%s: %s %s comes before its namespace: kubectl apply -f would fail", f, tm.Kind, o.GetName())
 			}
 			out[tm.Kind] = obj
 		}
@@ -183,6 +191,7 @@ func TestKubernetesManifests(t *testing.T) {
 	if !cfg.HTTP.Enabled {
 		t.Fatal("http is off: the probes would fail")
 	}
+	checkControlPrivate(t, "the ConfigMap", cfg.HTTP)
 	_, port, _ := net.SplitHostPort(cfg.HTTP.Listen)
 	host, _, _ := net.SplitHostPort(cfg.HTTP.Listen)
 	if host != "0.0.0.0" && host != "" {
@@ -207,9 +216,12 @@ func TestKubernetesManifests(t *testing.T) {
 	if c.Resources.Limits.Memory().IsZero() || c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() {
 		t.Error("requests and a memory limit must be set")
 	}
-	if e := env["GOMEMLIMIT"]; e.ValueFrom == nil || e.ValueFrom.ResourceFieldRef == nil || e.ValueFrom.ResourceFieldRef.Resource != "limits.memory" ||
-		e.ValueFrom.ResourceFieldRef.Divisor.String() != "1" {
-		t.Error("GOMEMLIMIT is not the memory limit in bytes")
+	// GOMEMLIMIT leaves the runtime headroom below the limit, where the
+	// kernel would kill the pod: 85-95% of it.
+	if limit, err := goMemLimit(env["GOMEMLIMIT"].Value); err != nil {
+		t.Errorf("GOMEMLIMIT: %v", err)
+	} else if max := c.Resources.Limits.Memory().Value(); limit < max*85/100 || limit > max*95/100 {
+		t.Errorf("GOMEMLIMIT %d is not 85-95%% of limits.memory %d", limit, max)
 	}
 	if !slices.ContainsFunc(spec.Tolerations, func(tl corev1.Toleration) bool { return tl.Operator == corev1.TolerationOpExists && tl.Key == "" }) {
 		t.Error("no toleration for every taint: some nodes would have no logship")
@@ -229,6 +241,40 @@ func TestKubernetesManifests(t *testing.T) {
 			}
 		}
 	}
+}
+
+// checkControlPrivate fails when POST /reload is open to whoever reaches
+// the probes: http.listen is public and the control requests are served
+// there without a token.
+func checkControlPrivate(t *testing.T, what string, h config.HTTP) {
+	t.Helper()
+	if h.ControlToken != "" {
+		return
+	}
+	if h.ControlListen != "" && !monitor.Loopback(h.ControlListen) {
+		t.Errorf("%s: http.control_listen %s is not a loopback address and has no token", what, h.ControlListen)
+	}
+}
+
+// goMemLimit reads GOMEMLIMIT's syntax: bytes with an optional B, KiB,
+// MiB, GiB or TiB.
+func goMemLimit(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = n, u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a size GOMEMLIMIT takes", s)
+	}
+	return n * mult, nil
 }
 
 func itoa(n int32) string { return strconv.Itoa(int(n)) }

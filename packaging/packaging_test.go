@@ -14,6 +14,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/logship/logship/config"
+	"github.com/logship/logship/monitor"
 )
 
 const version = "1.2.3"
@@ -111,6 +114,8 @@ func TestSystemdUnit(t *testing.T) {
 		"CapabilityBoundingSet": "CAP_DAC_READ_SEARCH",
 		"StateDirectory":        "logship",
 		"WatchdogSec":           "60s",
+		// add_host_metadata lists interface addresses over netlink.
+		"RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX AF_NETLINK",
 	} {
 		if keys[k] != want {
 			t.Errorf("%s=%q, want %q", k, keys[k], want)
@@ -291,4 +296,23 @@ func TestCommandLine(t *testing.T) {
 			t.Errorf("logship %s: %v\n%s\nwant %q", strings.Join(c.args, " "), err, out, c.want)
 		}
 	}
+}
+
+// The image's configuration is valid with only KAFKA_BROKER set, and its
+// control requests are not served to whoever reaches the probes.
+func TestDockerConfig(t *testing.T) {
+	data, err := os.ReadFile("docker/agent.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse("docker/agent.yml", data, func(k string) (string, bool) {
+		return "kafka:9092", k == "KAFKA_BROKER"
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.HTTP.Enabled || monitor.Loopback(cfg.HTTP.Listen) {
+		t.Errorf("http.listen %s: the probes of a container runtime cannot reach it", cfg.HTTP.Listen)
+	}
+	checkControlPrivate(t, "docker/agent.yml", cfg.HTTP)
 }

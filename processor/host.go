@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"log/slog"
 	"maps"
 	"net"
 	"os"
@@ -17,14 +18,16 @@ import (
 type hostMetadata struct {
 	ttl time.Duration
 	now func() time.Time
+	log *slog.Logger
 
 	mu      sync.Mutex
 	fields  map[string]any
 	fetched time.Time
+	failing bool // the last lookup failed (logged)
 }
 
-func newHostMetadata(ttl time.Duration, now func() time.Time) *hostMetadata {
-	return &hostMetadata{ttl: ttl, now: now}
+func newHostMetadata(ttl time.Duration, now func() time.Time, log *slog.Logger) *hostMetadata {
+	return &hostMetadata{ttl: ttl, now: now, log: log}
 }
 
 func (h *hostMetadata) run(e *event.Event, host string) bool {
@@ -44,13 +47,21 @@ func (h *hostMetadata) get() map[string]any {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if now := h.now(); h.fields == nil || now.Sub(h.fetched) >= h.ttl {
-		h.fields, h.fetched = lookupHost(), now
+		var err error
+		h.fields, err = lookupHost()
+		h.fetched = now
+		// Logged once, and again after it worked in between.
+		if err != nil && !h.failing {
+			h.log.Warn("add_host_metadata: interface addresses unreadable, host.ip left out (under systemd, RestrictAddressFamilies must allow AF_NETLINK)", "err", err)
+		}
+		h.failing = err != nil
 	}
 	return h.fields
 }
 
-func lookupHost() map[string]any {
-	f := map[string]any{"architecture": runtime.GOARCH}
+// lookupHost reads the host's fields; err says why host.ip is missing.
+func lookupHost() (f map[string]any, err error) {
+	f = map[string]any{"architecture": runtime.GOARCH}
 	if name, err := os.Hostname(); err == nil {
 		f["hostname"] = name
 	}
@@ -77,15 +88,17 @@ func lookupHost() map[string]any {
 	}
 	f["os"] = osf
 	var ips []any
-	if addrs, err := net.InterfaceAddrs(); err == nil {
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() {
-				ips = append(ips, n.IP.String())
-			}
+	addrs, err := interfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() {
+			ips = append(ips, n.IP.String())
 		}
 	}
 	if len(ips) > 0 {
 		f["ip"] = ips
 	}
-	return f
+	return f, err
 }
+
+// interfaceAddrs is net.InterfaceAddrs; tests replace it.
+var interfaceAddrs = net.InterfaceAddrs

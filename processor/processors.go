@@ -59,7 +59,7 @@ func compileProcessor(c *config.Processor, opts Options) (processor, error) {
 		}
 		p, cond = ts, c.Timestamp.When
 	case c.AddHostMetadata != nil:
-		p, cond = newHostMetadata(c.AddHostMetadata.CacheTTL.D(), opts.Now), c.AddHostMetadata.When
+		p, cond = newHostMetadata(c.AddHostMetadata.CacheTTL.D(), opts.Now, opts.Log), c.AddHostMetadata.When
 	default:
 		return nil, fmt.Errorf("no processor set")
 	}

@@ -1,6 +1,10 @@
 package processor
 
 import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"net"
 	"reflect"
 	"slices"
 	"strings"
@@ -122,5 +126,28 @@ processors: [{rename: {fields: [{from: fields.team.name, to: fields.team.old}]}}
 	}
 	if in.Fields["team"].(map[string]any)["name"] != "a" {
 		t.Fatal("the input's fields were changed")
+	}
+}
+
+// Interface addresses that cannot be read (systemd's
+// RestrictAddressFamilies without AF_NETLINK) are logged once, not
+// ignored, and the other host fields are still added.
+func TestHostAddressErrorLogged(t *testing.T) {
+	old := interfaceAddrs
+	defer func() { interfaceAddrs = old }()
+	interfaceAddrs = func() ([]net.Addr, error) {
+		return nil, errors.New("route ip+net: netlinkrib: address family not supported by protocol")
+	}
+	var logged bytes.Buffer
+	now := time.Unix(0, 0)
+	h := newHostMetadata(time.Second, func() time.Time { return now }, slog.New(slog.NewTextHandler(&logged, nil)))
+	for range 3 {
+		if f := h.get(); f["hostname"] == nil || f["ip"] != nil {
+			t.Fatalf("fields %v", f)
+		}
+		now = now.Add(2 * time.Second) // every get looks up again
+	}
+	if n := strings.Count(logged.String(), "interface addresses unreadable"); n != 1 || !strings.Contains(logged.String(), "AF_NETLINK") {
+		t.Fatalf("logged %d times:\n%s", n, logged.String())
 	}
 }
