@@ -183,8 +183,22 @@ loop:
 	}
 	// unacknowledged: events read and not delivered, to be read again at
 	// the next start; 0 after a clean stop.
-	log.Info("logship stopped", append([]any{"unacknowledged", left}, prog.attrs(mon.Snapshot())...)...)
-	return runErr
+	attrs := append([]any{"unacknowledged", left}, prog.attrs(mon.Snapshot())...)
+	if left == 0 {
+		log.Info("logship stopped", attrs...)
+		return runErr
+	}
+	log.Warn("logship stopped", attrs...)
+	return errors.Join(runErr, &Unacknowledged{Events: left})
+}
+
+// Unacknowledged is the error of a stop that left events Kafka had not
+// acknowledged: nothing is lost (their offsets were not committed, so the
+// next start reads them again), but the stop was not clean.
+type Unacknowledged struct{ Events int }
+
+func (e *Unacknowledged) Error() string {
+	return fmt.Sprintf("stopped with %d events unacknowledged by Kafka; they are read again at the next start", e.Events)
 }
 
 // reload reads the configuration again and, if it is valid and can be

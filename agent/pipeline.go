@@ -125,6 +125,10 @@ func (p *pipeline) stop(ctx context.Context) (unacknowledged int) {
 	p.prWG.Wait()
 	close(p.sp.In())
 	// 2. The spooler publishes what it holds, 3. the output drains.
+	if n := p.sp.Stats().QueuedEvents; n > 0 {
+		p.log.Info("waiting for events to reach Kafka before stopping", "unacknowledged", n, "up_to", p.cfg.ShutdownTimeout.D().String(),
+			"kafka_connected", p.out.Stats().Connected)
+	}
 	deadline, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ShutdownTimeout.D())
 	defer cancel()
 	spDone := make(chan struct{})

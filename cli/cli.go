@@ -239,6 +239,20 @@ creating it), and produce one record to health_check_topic when it is set.`,
 	return root
 }
 
+// ExitCode is the exit status for Main's error: 0 without one, 3 for a
+// stop that left events unacknowledged (read again at the next start), 1
+// for every other failure.
+func ExitCode(err error) int {
+	var u *agent.Unacknowledged
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &u):
+		return 3
+	}
+	return 1
+}
+
 func versionLine(commit, date string) string {
 	return fmt.Sprintf("logship %s (commit %s, built %s, %s %s/%s)\n", version(), commit, date, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }

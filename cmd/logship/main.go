@@ -16,6 +16,6 @@ func main() {
 	defer stop()
 	if err := cli.Main(ctx, os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "logship:", err)
-		os.Exit(1)
+		os.Exit(cli.ExitCode(err))
 	}
 }
