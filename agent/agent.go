@@ -30,6 +30,7 @@ import (
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/embedded"
 	"github.com/logship/logship/monitor"
+	"github.com/logship/logship/output/kafka"
 	"github.com/logship/logship/registry"
 )
 
@@ -79,6 +80,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		return fmt.Errorf("registry: %w", err)
 	}
 	mon := monitor.New(opts.Version, cfg.HTTP.ReadyWindow.D(), cfg.HTTP.TopFiles)
+	expect(mon, cfg)
 	reg.OnWrite = mon.RegistryWritten
 	regCtx, stopReg := context.WithCancel(context.WithoutCancel(ctx))
 	regDone := make(chan struct{})
@@ -242,6 +244,7 @@ func (p *pipeline) reload(ctx context.Context, load func() (config.Config, error
 		notify("READY=1")
 		return back, err
 	}
+	expect(mon, next)
 	mon.Attach(np.snapshot)
 	mon.Reloaded(nil)
 	notify("READY=1")
@@ -304,4 +307,14 @@ func serveHTTP(ctx context.Context, c config.HTTP, mon *monitor.Monitor, reload 
 		log.Info("http endpoint listening", "key", s.key, "addr", s.l.Addr().String())
 	}
 	return func() { stopHTTP(); wg.Wait() }, nil
+}
+
+// expect tells the monitor the series cfg makes, exported at 0 from the
+// start: its inputs and the reasons Kafka can reject an event for good.
+func expect(mon *monitor.Monitor, cfg config.Config) {
+	ids := make([]string, len(cfg.Inputs))
+	for i, in := range cfg.Inputs {
+		ids[i] = monitor.InputID(in.ID, i)
+	}
+	mon.Expect(ids, kafka.Reasons)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/logship/logship/internal/kafkatest"
 	"github.com/logship/logship/internal/testlines"
 	"github.com/logship/logship/monitor"
+	"github.com/logship/logship/output/kafka"
 )
 
 // scrape reads /metrics into "name{labels}" → value.
@@ -200,4 +202,97 @@ func TestReadinessFollowsBroker(t *testing.T) {
 func until(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
 	eventually.Within(t, d, what, cond)
+}
+
+// Every counter and gauge with its known label values is exported from
+// the start, at 0, with Kafka not even reachable: an alert on
+// rate(logship_events_dropped_total[5m]) fires on the first drop.
+func TestMetricsFromTheStart(t *testing.T) {
+	dir := t.TempDir()
+	cfg := withHTTP(t, testConfig(dir, fmt.Sprintf("127.0.0.1:%d", kafkatest.FreePort(t)))) // nothing listens
+	second := cfg.Inputs[0]
+	second.ID, second.Paths = "app", []string{filepath.Join(dir, "app", "*.log")}
+	cfg.Inputs = append(cfg.Inputs, second)
+	r := start(t, cfg)
+	defer r.stop(t)
+	waitHTTP(t, cfg.HTTP.Listen)
+	m := scrape(t, cfg.HTTP.Listen)
+	var want []string
+	for _, in := range []string{"0", "app"} {
+		for _, name := range []string{"input_lines_read_total", "input_bytes_read_total", "input_lines_truncated_total", "input_abandoned_bytes_total", "harvester_panics_total", "input_lag_bytes"} {
+			want = append(want, fmt.Sprintf("logship_%s{input=%q}", name, in))
+		}
+	}
+	for _, reason := range kafka.Reasons {
+		want = append(want, fmt.Sprintf("logship_events_dropped_total{reason=%q}", reason), fmt.Sprintf("logship_events_dead_lettered_total{reason=%q}", reason))
+	}
+	want = append(want, "logship_events_published_total", "logship_events_acked_total", "logship_bytes_acked_total", "logship_events_failed_total",
+		"logship_events_retried_total", "logship_queue_events", "logship_events_inflight", "logship_open_files", `logship_reloads_total{result="error"}`)
+	for _, name := range want {
+		if v, ok := m[name]; !ok || v != 0 {
+			t.Errorf("%s = %v (present %v) at the start, want 0", name, v, ok)
+		}
+	}
+}
+
+// A counter or level has one name: the progress line's key and /stats'
+// key are the Prometheus metric's name without logship_ (and, in the
+// progress line, which shows what changed, without _total).
+func TestOneNamePerMetric(t *testing.T) {
+	mon := monitor.New("test", time.Minute, 5)
+	now := time.Now()
+	snap := monitor.Snapshot{
+		Inputs:          []monitor.Input{{ID: "a", LinesRead: 1, BytesRead: 1, LinesTruncated: 1, BytesAbandoned: 1, HarvesterPanics: 1}},
+		EventsPublished: 1, EventsAcked: 1, BytesAcked: 1, EventsFailed: 1, EventsRetried: 1,
+		EventsDropped: map[string]int64{"routing": 1}, DeadLettered: map[string]int64{"routing": 1},
+		QueueEvents: 1, QueueBytes: 1, QueueMaxEvents: 1, QueueMaxBytes: 1, BatchesInflight: 1, EventsInflight: 1, OpenFiles: 1,
+		OldestUnacked: now, LastDelivery: now, KafkaConnected: true,
+		Files: []monitor.File{{Input: "a", Path: "/x", LagBytes: 1}},
+	}
+	mon.Attach(func() monitor.Snapshot { return snap })
+	families, err := mon.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := map[string]bool{}
+	for _, f := range families {
+		metrics[f.GetName()] = true
+	}
+	rec := httptest.NewRecorder()
+	mon.Handler(nil).ServeHTTP(rec, httptest.NewRequest("GET", "/stats", nil))
+	var stats map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &stats); err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]bool{}
+	for k, v := range stats {
+		switch k {
+		case "inputs", "files_behind":
+			for k := range v.([]any)[0].(map[string]any) {
+				keys[k] = true
+			}
+		default:
+			keys[k] = true
+		}
+	}
+	for k := range keys {
+		if k == "id" || k == "input" || k == "path" {
+			continue // labels
+		}
+		if !metrics["logship_"+k] {
+			t.Errorf("/stats key %s has no metric logship_%s", k, k)
+		}
+	}
+	p := &progress{}
+	attrs := p.attrs(snap)
+	for i := 0; i < len(attrs); i += 2 {
+		k := attrs[i].(string)
+		switch k {
+		case "open_files_peak", "goroutines", "last_delivery_timestamp": // the log's own, or a time shown as one
+			continue
+		}
+		if !metrics["logship_"+k] && !metrics["logship_"+k+"_total"] {
+			t.Errorf("progress key %s has no metric logship_%s(_total)", k, k)
+		}
+	}
 }

@@ -27,32 +27,37 @@ func (p *progress) attrs(s monitor.Snapshot) []any {
 			a = append(a, name, v)
 		}
 	}
-	var lines, bytes, trunc, abandoned, pl, pb, pt, pa int64
+	var lines, bytes, trunc, abandoned, panics, pl, pb, pt, pa, pp int64
 	for _, in := range s.Inputs {
-		lines, bytes, trunc, abandoned = lines+in.LinesRead, bytes+in.BytesRead, trunc+in.LinesTruncated, abandoned+in.BytesAbandoned
+		lines, bytes, trunc, abandoned, panics = lines+in.LinesRead, bytes+in.BytesRead, trunc+in.LinesTruncated, abandoned+in.BytesAbandoned, panics+in.HarvesterPanics
 	}
 	for _, in := range p.last.Inputs {
-		pl, pb, pt, pa = pl+in.LinesRead, pb+in.BytesRead, pt+in.LinesTruncated, pa+in.BytesAbandoned
+		pl, pb, pt, pa, pp = pl+in.LinesRead, pb+in.BytesRead, pt+in.LinesTruncated, pa+in.BytesAbandoned, pp+in.HarvesterPanics
 	}
-	delta("lines_read", lines, pl)
-	delta("bytes_read", bytes, pb)
-	delta("lines_truncated", trunc, pt)
-	delta("lines_abandoned_bytes", abandoned, pa)
+	// The names are the metrics' (logship_NAME_total for a counter,
+	// logship_NAME for a level) and /stats' keys: one name for each.
+	delta("input_lines_read", lines, pl)
+	delta("input_bytes_read", bytes, pb)
+	delta("input_lines_truncated", trunc, pt)
+	delta("input_abandoned_bytes", abandoned, pa)
+	delta("harvester_panics", panics, pp)
 	delta("events_published", s.EventsPublished, p.last.EventsPublished)
 	delta("events_acked", s.EventsAcked, p.last.EventsAcked)
 	delta("bytes_acked", s.BytesAcked, p.last.BytesAcked)
 	delta("events_failed", s.EventsFailed, p.last.EventsFailed)
-	delta("retries", s.EventsRetried, p.last.EventsRetried)
+	delta("events_retried", s.EventsRetried, p.last.EventsRetried)
 	delta("events_dropped", total(s.EventsDropped), total(p.last.EventsDropped))
 	delta("events_dead_lettered", total(s.DeadLettered), total(p.last.DeadLettered))
-	level("events_queued", int64(s.QueueEvents))
+	level("queue_events", int64(s.QueueEvents))
 	level("events_inflight", s.EventsInflight)
 	level("batches_inflight", int64(s.BatchesInflight))
 	if !s.OldestUnacked.IsZero() {
-		a = append(a, "oldest_unacked_age", time.Since(s.OldestUnacked).Round(time.Millisecond))
+		a = append(a, "oldest_unacked_age_seconds", time.Since(s.OldestUnacked).Round(time.Millisecond).Seconds())
 	}
 	if !s.LastDelivery.IsZero() {
-		a = append(a, "last_delivery", s.LastDelivery.Format(time.RFC3339))
+		// As a time: readable in a log line, where the metric's Unix
+		// seconds would not be.
+		a = append(a, "last_delivery_timestamp", s.LastDelivery.Format(time.RFC3339))
 	}
 	peak := 0
 	if p.peak != nil {

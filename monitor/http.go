@@ -36,7 +36,13 @@ func (m *Monitor) Handler(control http.Handler) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(m.Snapshot())
+		s := m.Snapshot()
+		oldest, last := m.times(s)
+		_ = enc.Encode(struct {
+			Snapshot
+			OldestUnackedAge float64 `json:"oldest_unacked_age_seconds"`
+			LastDelivery     float64 `json:"last_delivery_timestamp_seconds"`
+		}{s, oldest, last})
 	})
 	if control == nil {
 		control = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

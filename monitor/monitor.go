@@ -24,6 +24,8 @@ type Monitor struct {
 	base    Snapshot        // counters of the pipelines that finished
 	current func() Snapshot // the running pipeline's; nil between pipelines
 	started time.Time       // when the first pipeline started
+	inputs  []string        // input ids exported at 0 until counted
+	reasons []string        // rejection reasons exported at 0
 
 	regWrite prometheus.Histogram
 	regSize  prometheus.Gauge
@@ -75,15 +77,50 @@ func (m *Monitor) Detach() {
 	}
 }
 
+// Expect names the series that exist from the start, at 0 until their
+// first event: one per input (ids as InputID makes them) and one per
+// reason an event can be rejected for good. A reload calls it again.
+func (m *Monitor) Expect(inputs, reasons []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.inputs, m.reasons = slices.Clone(inputs), slices.Clone(reasons)
+}
+
 // Snapshot is the state now, counters summed over every pipeline so far.
 func (m *Monitor) Snapshot() Snapshot {
 	m.mu.Lock()
-	cur, base := m.current, m.base
+	cur, base, inputs, reasons := m.current, m.base, m.inputs, m.reasons
 	m.mu.Unlock()
+	var s Snapshot
 	if cur == nil {
-		return add(Snapshot{}, base)
+		s = add(Snapshot{}, base)
+	} else {
+		s = add(base, cur())
 	}
-	return add(base, cur())
+	for _, id := range inputs {
+		if !slices.ContainsFunc(s.Inputs, func(in Input) bool { return in.ID == id }) {
+			s.Inputs = append(s.Inputs, Input{ID: id})
+		}
+	}
+	for _, r := range reasons {
+		if _, ok := s.EventsDropped[r]; !ok {
+			s.EventsDropped = cloneSet(s.EventsDropped, r)
+		}
+		if _, ok := s.DeadLettered[r]; !ok {
+			s.DeadLettered = cloneSet(s.DeadLettered, r)
+		}
+	}
+	return s
+}
+
+// cloneSet is m with key at 0, copied: a snapshot's maps may be shared.
+func cloneSet(m map[string]int64, key string) map[string]int64 {
+	out := maps.Clone(m)
+	if out == nil {
+		out = map[string]int64{}
+	}
+	out[key] = 0
+	return out
 }
 
 // RegistryWritten records a registry write (registry.Registry.OnWrite).
@@ -206,21 +243,27 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descBatches, float64(s.BatchesInflight))
 	gauge(descInflight, float64(s.EventsInflight))
 	gauge(descOpen, float64(s.OpenFiles))
-	oldest := 0.0
-	if !s.OldestUnacked.IsZero() {
-		oldest = c.m.now().Sub(s.OldestUnacked).Seconds()
-	}
+	oldest, last := c.m.times(s)
 	gauge(descOldest, oldest)
-	last := 0.0
-	if !s.LastDelivery.IsZero() {
-		last = float64(s.LastDelivery.UnixNano()) / 1e9
-	}
 	gauge(descLast, last)
 	connected := 0.0
 	if s.KafkaConnected {
 		connected = 1
 	}
 	gauge(descConnected, connected)
+}
+
+// times are the snapshot's oldest_unacked_age_seconds (0 when nothing
+// waits) and last_delivery_timestamp_seconds (Unix time; 0 before the
+// first delivery).
+func (m *Monitor) times(s Snapshot) (oldest, last float64) {
+	if !s.OldestUnacked.IsZero() {
+		oldest = m.now().Sub(s.OldestUnacked).Seconds()
+	}
+	if !s.LastDelivery.IsZero() {
+		last = float64(s.LastDelivery.UnixNano()) / 1e9
+	}
+	return oldest, last
 }
 
 // TopFiles keeps the n files furthest behind, and sums every file's lag

@@ -26,36 +26,39 @@ type Snapshot struct {
 	EventsDropped   map[string]int64 `json:"events_dropped_total"`
 	DeadLettered    map[string]int64 `json:"events_dead_lettered_total"`
 
-	QueueEvents     int       `json:"queue_events"`
-	QueueBytes      int       `json:"queue_bytes"`
-	QueueMaxEvents  int       `json:"queue_max_events"`
-	QueueMaxBytes   int       `json:"queue_max_bytes"`
-	BatchesInflight int       `json:"batches_inflight"`
-	EventsInflight  int64     `json:"events_inflight"`
-	OpenFiles       int       `json:"open_files"`
-	OldestUnacked   time.Time `json:"oldest_unacked"`
-	LastDelivery    time.Time `json:"last_delivery"`
-	KafkaConnected  bool      `json:"kafka_connected"`
-	Files           []File    `json:"files_behind,omitempty"`
+	QueueEvents     int    `json:"queue_events"`
+	QueueBytes      int    `json:"queue_bytes"`
+	QueueMaxEvents  int    `json:"queue_max_events"`
+	QueueMaxBytes   int    `json:"queue_max_bytes"`
+	BatchesInflight int    `json:"batches_inflight"`
+	EventsInflight  int64  `json:"events_inflight"`
+	OpenFiles       int    `json:"open_files"`
+	Files           []File `json:"files_behind,omitempty"`
+	// OldestUnacked and LastDelivery are times (zero: none); the metrics,
+	// /stats and the progress line show them as
+	// oldest_unacked_age_seconds and last_delivery_timestamp_seconds.
+	OldestUnacked  time.Time `json:"-"`
+	LastDelivery   time.Time `json:"-"`
+	KafkaConnected bool      `json:"kafka_connected"`
 }
 
 // Input is one input's counters.
 type Input struct {
 	ID             string `json:"id"`
-	LinesRead      int64  `json:"lines_read_total"`
-	BytesRead      int64  `json:"bytes_read_total"`
-	LinesTruncated int64  `json:"lines_truncated_total"`
-	BytesAbandoned int64  `json:"bytes_abandoned_total"`
+	LinesRead      int64  `json:"input_lines_read_total"`
+	BytesRead      int64  `json:"input_bytes_read_total"`
+	LinesTruncated int64  `json:"input_lines_truncated_total"`
+	BytesAbandoned int64  `json:"input_abandoned_bytes_total"`
 	// HarvesterPanics counts harvesters that panicked (their files are retried).
 	HarvesterPanics int64 `json:"harvester_panics_total"`
-	LagBytes        int64 `json:"lag_bytes"`
+	LagBytes        int64 `json:"input_lag_bytes"`
 }
 
 // File is an open file's lag: bytes written and not yet delivered.
 type File struct {
 	Input    string `json:"input"`
 	Path     string `json:"path"`
-	LagBytes int64  `json:"lag_bytes"`
+	LagBytes int64  `json:"file_lag_bytes"`
 }
 
 // add returns the counters of s and t summed (levels are t's): the totals

@@ -24,6 +24,10 @@ const (
 	ReasonInvalidTopic  = "invalid_topic"
 )
 
+// Reasons are every reason an event can be rejected for good: the metrics
+// by reason exist at 0 from the start.
+var Reasons = []string{ReasonTooLarge, ReasonInvalidRecord, ReasonAuthorization, ReasonInvalidTopic, ReasonRouting}
+
 // permanentReason says why err means Kafka will never take the message, or
 // "" when trying again may succeed.
 func permanentReason(err error) string {
