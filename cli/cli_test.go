@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -10,9 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logship/logship/config"
+	"github.com/logship/logship/embedded"
 	"github.com/logship/logship/event"
 	"github.com/logship/logship/internal/kafkatest"
 	"github.com/logship/logship/registry"
@@ -92,21 +97,90 @@ output: {kafka: {hosts: ["k:9092"], sasl: {mechanism: PLAIN, username: u, passwo
 	}
 }
 
+// `test output` reports a missing topic as missing, says whether the
+// broker would create it, and creates nothing; it checks and produces to
+// topics that exist, waits for a new topic's leaders, and reports an
+// unreachable broker.
 func TestTestOutput(t *testing.T) {
-	kc := kafkatest.Start(t)
 	dir := t.TempDir()
-	write := func(extra string) string {
+	write := func(addr, extra string) string {
 		path := filepath.Join(dir, "agent.yml")
-		if err := os.WriteFile(path, []byte("inputs: [{paths: [/x]}]\noutput: {kafka: {hosts: [\""+kc.Addr+"\"], topic: logs"+extra+"}}\n"), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte("inputs: [{paths: [/x]}]\noutput: {kafka: {hosts: [\""+addr+"\"], topic: logs"+extra+"}}\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return path
 	}
-	out, err := run(t, "test", "output", "-c", write(""))
-	if err != nil || !strings.Contains(out, "ok    topic logs") || !strings.Contains(out, "skip  produce") {
+	topics := func(addr string) []string {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		resp, err := kmsg.NewPtrMetadataRequest().RequestWith(t.Context(), cl) // every topic, creating none
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, tp := range resp.Topics {
+			names = append(names, *tp.Topic)
+		}
+		return names
+	}
+
+	// Missing, on a broker that creates topics: a warning, and no topic.
+	auto := kafkatest.Start(t, kfake.BrokerConfigs(map[string]string{"auto.create.topics.enable": "true"}))
+	out, err := run(t, "test", "output", "-c", write(auto.Addr, ", health_check_topic: health"))
+	for _, want := range []string{"warn  topic logs: missing; the broker creates it at the agent's first record (auto.create.topics.enable=true)",
+		"warn  topic health: missing", "skip  produce: health_check_topic is missing"} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("missing topics: %v, want %q in\n%s", err, want, out)
+		}
+	}
+	if got := topics(auto.Addr); len(got) != 0 {
+		t.Fatalf("test output created %q", got)
+	}
+	// Missing, on a broker that does not create topics: a failure.
+	strict := kafkatest.StartStrict(t, kfake.BrokerConfigs(map[string]string{"auto.create.topics.enable": "false"}))
+	out, err = run(t, "test", "output", "-c", write(strict.Addr, ""))
+	if err == nil || !strings.Contains(out, "FAIL  topic logs: missing, and the broker does not create topics") {
+		t.Errorf("missing topic without auto-creation: %v\n%s", err, out)
+	}
+
+	// Existing topics, whose leaders come after a few metadata requests.
+	kc := kafkatest.Start(t, kfake.SeedTopics(3, "logs", "health"))
+	port := kc.Addr[strings.LastIndexByte(kc.Addr, ':')+1:]
+	leaderless := 3
+	kc.ControlKey(int16(kmsg.Metadata), func(kmsg.Request) (kmsg.Response, error, bool) {
+		kc.KeepControl()
+		if leaderless == 0 {
+			return nil, nil, false
+		}
+		leaderless--
+		resp := kmsg.NewPtrMetadataResponse()
+		resp.Version = 7
+		resp.ControllerID = 0
+		b := kmsg.NewMetadataResponseBroker()
+		b.NodeID, b.Host = 0, "127.0.0.1"
+		fmt.Sscan(port, &b.Port)
+		resp.Brokers = append(resp.Brokers, b)
+		for _, name := range []string{"logs", "health"} {
+			tp := kmsg.NewMetadataResponseTopic()
+			tp.Topic = kmsg.StringPtr(name)
+			pt := kmsg.NewMetadataResponseTopicPartition()
+			pt.Leader, pt.ErrorCode = -1, kerr.LeaderNotAvailable.Code
+			tp.Partitions = append(tp.Partitions, pt)
+			resp.Topics = append(resp.Topics, tp)
+		}
+		return resp, nil, true
+	})
+	out, err = run(t, "test", "output", "-c", write(kc.Addr, ""))
+	if err != nil || !strings.Contains(out, "ok    topic logs (3 partitions, each with a leader)") || !strings.Contains(out, "skip  produce") {
 		t.Fatalf("metadata only: %v\n%s", err, out)
 	}
-	out, err = run(t, "test", "output", "-c", write(", health_check_topic: health"))
+	if leaderless != 0 {
+		t.Fatalf("the leaderless answers were not all given (%d left): the wait was not tested", leaderless)
+	}
+	out, err = run(t, "test", "output", "-c", write(kc.Addr, ", health_check_topic: health"))
 	if err != nil || !strings.Contains(out, "ok    produce to health") {
 		t.Fatalf("produce: %v\n%s", err, out)
 	}
@@ -116,7 +190,22 @@ func TestTestOutput(t *testing.T) {
 	if len(got) != 1 || !strings.Contains(string(got[0].Value), "test output") {
 		t.Fatalf("health topic holds %d records", len(got))
 	}
-	path := filepath.Join(dir, "down.yml")
+
+	// embedded: true with the agent's broker already up: that one is checked.
+	addr := fmt.Sprintf("127.0.0.1:%d", kafkatest.FreePort(t))
+	running, err := embedded.Start(addr, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer running.Close()
+	path := filepath.Join(dir, "embedded.yml")
+	os.WriteFile(path, []byte("inputs: [{paths: [/x]}]\noutput: {kafka: {embedded: true, hosts: [\""+addr+"\"]}}\n"), 0o644)
+	out, err = run(t, "test", "output", "-c", path)
+	if err != nil || !strings.Contains(out, "ok    embedded broker: "+addr+" is in use") || !strings.Contains(out, "warn  topic logs: missing; the broker creates it") {
+		t.Fatalf("embedded, running: %v\n%s", err, out)
+	}
+
+	path = filepath.Join(dir, "down.yml")
 	os.WriteFile(path, []byte("inputs: [{paths: [/x]}]\noutput: {kafka: {hosts: [\"127.0.0.1:1\"], timeout: 1s}}\n"), 0o644)
 	out, err = run(t, "test", "output", "-c", path)
 	if err == nil || !strings.Contains(out, "FAIL  connect 127.0.0.1:1: ") || !strings.Contains(out, "connection refused") {

@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"syscall"
 
 	"gopkg.in/yaml.v3"
 
@@ -13,16 +15,21 @@ import (
 )
 
 // testOutput runs the output's connection check; with embedded: true it
-// starts the embedded broker first, as the agent would.
+// starts the embedded broker first, as the agent would, or checks the one
+// a running agent has started there.
 func testOutput(ctx context.Context, cfg config.Config, w io.Writer) error {
 	k := cfg.Output.Kafka
 	if k.Embedded {
 		cluster, err := embedded.Start(k.Hosts[0], k.EmbeddedPartitions)
-		if err != nil {
+		switch {
+		case errors.Is(err, syscall.EADDRINUSE):
+			fmt.Fprintf(w, "ok    embedded broker: %s is in use (a running agent's broker?); checking what listens there\n", k.Hosts[0])
+		case err != nil:
 			return err
+		default:
+			defer cluster.Close()
+			fmt.Fprintf(w, "ok    embedded broker started on %s for the check\n", k.Hosts[0])
 		}
-		defer cluster.Close()
-		fmt.Fprintf(w, "ok    embedded broker on %s\n", k.Hosts[0])
 	}
 	if err := kafka.Check(ctx, k, w); err != nil {
 		return fmt.Errorf("output check failed: %w", err)

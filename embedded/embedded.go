@@ -26,6 +26,8 @@ func Start(addr string, partitions int, opts ...kfake.Opt) (*kfake.Cluster, erro
 	opts = append([]kfake.Opt{
 		kfake.Ports(port),
 		kfake.AllowAutoTopicCreation(),
+		// Said as Kafka says it, for `logship test output`.
+		kfake.BrokerConfigs(map[string]string{"auto.create.topics.enable": "true"}),
 		kfake.DefaultNumPartitions(partitions),
 		// kfake listens on 127.0.0.1; bind where hosts[0] says instead.
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) {

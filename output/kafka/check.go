@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +26,8 @@ func Check(ctx context.Context, k config.Kafka, w io.Writer) error {
 	}
 	c.Net.DialTimeout = min(c.Net.DialTimeout, 10*time.Second)
 	c.Metadata.Retry.Max = 0
+	// A check creates nothing: a missing topic is reported as missing.
+	c.Metadata.AllowAutoTopicCreation = false
 	step := func(name string, err error, detail string) error {
 		if err != nil {
 			fmt.Fprintf(w, "FAIL  %s: %v\n", name, err)
@@ -56,15 +60,21 @@ func Check(ctx context.Context, k config.Kafka, w io.Writer) error {
 	defer client.Close()
 	if strings.Contains(k.Topic, "%{") {
 		fmt.Fprintf(w, "skip  topic %q: a format, known only per event\n", k.Topic)
-	} else {
-		parts, err := client.Partitions(k.Topic)
-		if err := step("topic "+k.Topic, err, fmt.Sprintf(" (%d partitions)", len(parts))); err != nil {
-			return err
-		}
+	} else if _, err := checkTopic(ctx, client, k.Topic, w, step); err != nil {
+		return err
 	}
 	if k.HealthCheckTopic == "" {
 		fmt.Fprintln(w, "skip  produce: no output.kafka.health_check_topic set (metadata checked only)")
 		return nil
+	}
+	if k.HealthCheckTopic != k.Topic {
+		switch exists, err := checkTopic(ctx, client, k.HealthCheckTopic, w, step); {
+		case err != nil:
+			return err
+		case !exists:
+			fmt.Fprintln(w, "skip  produce: health_check_topic is missing (a check creates no topic)")
+			return nil
+		}
 	}
 	p, err := sarama.NewSyncProducerFromClient(client)
 	if err := step("producer", err, ""); err != nil {
@@ -74,4 +84,107 @@ func Check(ctx context.Context, k config.Kafka, w io.Writer) error {
 	msg := &sarama.ProducerMessage{Topic: k.HealthCheckTopic, Value: sarama.StringEncoder(fmt.Sprintf(`{"logship":"test output","time":%q}`, time.Now().UTC().Format(time.RFC3339)))}
 	part, off, err := p.SendMessage(msg)
 	return step("produce to "+k.HealthCheckTopic, err, fmt.Sprintf(" (partition %d, offset %d)", part, off))
+}
+
+// leaderWait is how long a check waits for a topic's partitions to have
+// leaders: a topic just created elects them within seconds.
+const leaderWait = 15 * time.Second
+
+// checkTopic reports whether topic exists, without creating it, and waits
+// for each of its partitions to have a leader. A missing topic is a
+// warning when the broker says it would create it at the first record,
+// and a failure when it would not.
+func checkTopic(ctx context.Context, client sarama.Client, topic string, w io.Writer, step func(string, error, string) error) (exists bool, err error) {
+	name := "topic " + topic
+	deadline := time.Now().Add(leaderWait)
+	for {
+		// Metadata for every topic: unlike a request naming the topic,
+		// it creates nothing whatever the protocol version.
+		err := client.RefreshMetadata()
+		var topics []string
+		if err == nil {
+			topics, err = client.Topics()
+		}
+		if err == nil && !slices.Contains(topics, topic) {
+			return false, missingTopic(client, name, w, step)
+		}
+		var parts []int32
+		if err == nil {
+			parts, err = client.Partitions(topic)
+		}
+		if err == nil {
+			err = leaders(client, topic, parts)
+		}
+		if err == nil {
+			return true, step(name, nil, fmt.Sprintf(" (%d partitions, each with a leader)", len(parts)))
+		}
+		if !errors.Is(err, sarama.ErrLeaderNotAvailable) || time.Now().After(deadline) {
+			return false, step(name, err, "")
+		}
+		select {
+		case <-ctx.Done():
+			return false, step(name, ctx.Err(), "")
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// missingTopic reports a missing topic: a warning when the broker says it
+// would create it at the first record, a failure when it would not.
+func missingTopic(client sarama.Client, name string, w io.Writer, step func(string, error, string) error) error {
+	switch auto, err := autoCreate(client); {
+	case err != nil:
+		fmt.Fprintf(w, "warn  %s: missing; it is created at the agent's first record only if the broker allows it (auto.create.topics.enable unknown: %v)\n", name, err)
+	case auto:
+		fmt.Fprintf(w, "warn  %s: missing; the broker creates it at the agent's first record (auto.create.topics.enable=true), with its default partitions and replication\n", name)
+	default:
+		return step(name, errors.New("missing, and the broker does not create topics (auto.create.topics.enable=false): create it first"), "")
+	}
+	return nil
+}
+
+// leaders fails with sarama.ErrLeaderNotAvailable while a partition has
+// none.
+func leaders(client sarama.Client, topic string, parts []int32) error {
+	for _, p := range parts {
+		if _, err := client.Leader(topic, p); err != nil {
+			return fmt.Errorf("partition %d: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// autoCreate asks a broker for auto.create.topics.enable.
+func autoCreate(client sarama.Client) (bool, error) {
+	b, err := client.Controller()
+	if err != nil {
+		brokers := client.Brokers()
+		if len(brokers) == 0 {
+			return false, err
+		}
+		b = brokers[0]
+	}
+	if ok, _ := b.Connected(); !ok {
+		if err := b.Open(client.Config()); err != nil && !errors.Is(err, sarama.ErrAlreadyConnected) {
+			return false, err
+		}
+	}
+	const key = "auto.create.topics.enable"
+	resp, err := b.DescribeConfigs(&sarama.DescribeConfigsRequest{
+		Resources: []*sarama.ConfigResource{{Type: sarama.BrokerResource, Name: strconv.Itoa(int(b.ID())), ConfigNames: []string{key}}},
+	})
+	if err != nil {
+		return false, err
+	}
+	for _, r := range resp.Resources {
+		if r.ErrorCode != 0 {
+			return false, fmt.Errorf("%s: %s", key, r.ErrorMsg)
+		}
+		for _, e := range r.Configs {
+			if e.Name == key {
+				return e.Value == "true", nil
+			}
+		}
+	}
+	return false, errors.New("the broker does not report it")
 }
