@@ -13,12 +13,21 @@ type Config struct {
 	HTTP            HTTP     `yaml:"http"`
 	// Name is this agent's name in events (host.name); the hostname when empty.
 	Name string `yaml:"name"`
+
+	// Fields, Tags and Processors apply to every input, after the input's
+	// own (Filebeat's general settings); an input's own fields win.
+	Fields          map[string]any `yaml:"fields"`
+	FieldsUnderRoot bool           `yaml:"fields_under_root"`
+	Tags            []string       `yaml:"tags"`
+	Processors      []Processor    `yaml:"processors"`
 }
 
 // Input is one inputs[] entry: a set of globs and how to read what they match.
 type Input struct {
 	// ID names the input in metrics and logs; its position ("0") when empty.
-	ID              string         `yaml:"id"`
+	ID string `yaml:"id"`
+	// Enabled false leaves the input out (it is still checked).
+	Enabled         bool           `yaml:"enabled"`
 	Type            string         `yaml:"type"`
 	Paths           []string       `yaml:"paths"`
 	ExcludeFiles    []string       `yaml:"exclude_files"`
@@ -28,6 +37,8 @@ type Input struct {
 	CloseInactive   Duration       `yaml:"close_inactive"`
 	Fields          map[string]any `yaml:"fields"`
 	FieldsUnderRoot bool           `yaml:"fields_under_root"`
+	// Tags are added to each event's tags list.
+	Tags []string `yaml:"tags"`
 
 	// RotatedFiles are globs of where this input's files go when rotated
 	// (e.g. app.log.*). Files there are read only to finish content already
@@ -359,6 +370,7 @@ const DefaultMaxBytes = 900 * KiB
 // DefaultInput returns the defaults of one inputs[] entry.
 func DefaultInput() Input {
 	return Input{
+		Enabled:       true,
 		Type:          InputLog,
 		StartPosition: StartBeginning,
 		MaxBytes:      DefaultMaxBytes,

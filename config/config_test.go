@@ -270,3 +270,107 @@ func TestHostsAsOneString(t *testing.T) {
 		}
 	}
 }
+
+// type: filestream is the log input with filestream's names mapped: the
+// dotted, nested and mixed forms all mean logship's keys; the input type
+// stays filestream (input.type in events, as Filebeat sends it).
+func TestFilestream(t *testing.T) {
+	native := `inputs:
+  - {type: filestream, id: a, paths: [/x/*.log], scan_frequency: 5s, exclude_files: ['\.gz$'], symlinks: true,
+     close_inactive: 2m, close_removed: false, close_renamed: true, close_eof: true, max_bytes: 10000}
+output.kafka.hosts: k:9092
+`
+	for _, y := range []string{`inputs:
+  - type: filestream
+    id: a
+    paths: [/x/*.log]
+    prospector.scanner.check_interval: 5s
+    prospector.scanner.exclude_files: ['\.gz$']
+    prospector.scanner.symlinks: true
+    close.on_state_change.inactive: 2m
+    close.on_state_change.removed: false
+    close.on_state_change.renamed: true
+    close.reader.on_eof: true
+    message_max_bytes: 10000
+output.kafka.hosts: k:9092
+`, `inputs:
+  - type: filestream
+    id: a
+    paths: [/x/*.log]
+    prospector: {scanner: {check_interval: 5s, exclude_files: ['\.gz$'], symlinks: true}}
+    close.on_state_change: {inactive: 2m, removed: false, renamed: true}
+    close: {reader.on_eof: true}
+    message_max_bytes: 10000
+output.kafka.hosts: k:9092
+`} {
+		want, err := Parse("native.yml", []byte(native), os.LookupEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Parse("filestream.yml", []byte(y), os.LookupEnv)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, y)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("filestream:\n%+v\nnative:\n%+v", got.Inputs[0], want.Inputs[0])
+		}
+		if got.Inputs[0].Type != InputFilestream {
+			t.Fatalf("type %q", got.Inputs[0].Type)
+		}
+	}
+}
+
+// The settings for every input (fields, tags, processors) fold into each
+// input in Filebeat's order, an input's own field wins, and a disabled
+// input is left out.
+func TestGlobals(t *testing.T) {
+	cfg, err := Parse("agent.yml", []byte(`inputs:
+  - {id: a, paths: [/a], tags: [web], fields: {service: a, env: dev}, processors: [{drop_fields: {fields: [host]}}]}
+  - {id: off, enabled: false, paths: [/off]}
+  - {id: b, paths: [/b], fields: {service: b}, fields_under_root: true}
+fields: {env: prod, team: core}
+tags: [eu]
+processors: [{add_host_metadata: {}}]
+output.kafka.hosts: k:9092
+`), os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Inputs) != 2 || cfg.Inputs[0].ID != "a" || cfg.Inputs[1].ID != "b" {
+		t.Fatalf("inputs %+v", cfg.Inputs)
+	}
+	a, b := cfg.Inputs[0], cfg.Inputs[1]
+	if want := map[string]any{"service": "a", "env": "dev", "team": "core"}; !reflect.DeepEqual(a.Fields, want) || a.FieldsUnderRoot {
+		t.Errorf("a's fields %v (under root %v), want %v", a.Fields, a.FieldsUnderRoot, want)
+	}
+	names := func(ps []Processor) []string {
+		var out []string
+		for _, p := range ps {
+			switch {
+			case p.AddTags != nil:
+				out = append(out, "add_tags "+strings.Join(p.AddTags.Tags, ","))
+			case p.AddFields != nil:
+				out = append(out, "add_fields "+p.AddFields.Target)
+			case p.DropFields != nil:
+				out = append(out, "drop_fields")
+			case p.AddHostMetadata != nil:
+				out = append(out, "add_host_metadata")
+			}
+		}
+		return out
+	}
+	if got, want := names(a.Processors), []string{"add_tags web", "drop_fields", "add_tags eu", "add_host_metadata"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("a's processors %q, want %q", got, want)
+	}
+	// b's fields are under the root, the top-level ones are not.
+	if got, want := names(b.Processors), []string{"add_fields fields", "add_tags eu", "add_host_metadata"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("b's processors %q, want %q", got, want)
+	}
+	if cfg.Fields != nil || cfg.Tags != nil || cfg.Processors != nil {
+		t.Error("the top-level settings are left after folding them into the inputs")
+	}
+	if _, err := Parse("agent.yml", []byte("inputs: [{paths: [/a], enabled: false}]\noutput.kafka.hosts: k:9092\n"), os.LookupEnv); err == nil ||
+		!strings.Contains(err.Error(), "agent.yml:1: inputs: every input has enabled: false; at least one must be enabled") {
+		t.Errorf("every input disabled: %v", err)
+	}
+}

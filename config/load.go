@@ -77,7 +77,11 @@ func Parse(name string, data []byte, lookup func(string) (string, bool)) (Config
 		errs = append(errs, unreported(verr, errs)...)
 		return Config{}, errors.Join(errs...)
 	}
-	return cfg, verr
+	if verr != nil {
+		return Config{}, verr
+	}
+	cfg.applyGlobals()
+	return cfg, nil
 }
 
 // unreported is the problems in err (a join of Errors) that are not about

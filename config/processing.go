@@ -6,6 +6,9 @@ import "time"
 const (
 	InputLog       = "log"
 	InputContainer = "container"
+	// InputFilestream is Filebeat's newer log input: read as log, with
+	// its keys mapped (see filestream.go).
+	InputFilestream = "filestream"
 )
 
 // Multiline joins consecutive lines into one event (Filebeat's names).
@@ -48,8 +51,8 @@ func (m *Multiline) UnmarshalYAML(unmarshal func(any) error) error {
 // Parser is one parsers[] entry; exactly one of its fields is set. Parsers
 // run in the order written.
 type Parser struct {
-	Multiline *Multiline `yaml:"multiline"`
-	NDJSON    *NDJSON    `yaml:"ndjson"`
+	Multiline *Multiline `yaml:"multiline,omitempty"`
+	NDJSON    *NDJSON    `yaml:"ndjson,omitempty"`
 }
 
 // NDJSON decodes each line as a JSON object.
@@ -75,13 +78,73 @@ func (n *NDJSON) UnmarshalYAML(unmarshal func(any) error) error {
 // Processor is one processors[] entry; exactly one of its fields is set.
 // Processors run in the order written.
 type Processor struct {
-	AddFields       *AddFields       `yaml:"add_fields"`
-	DropFields      *DropFields      `yaml:"drop_fields"`
-	Rename          *Rename          `yaml:"rename"`
-	DropEvent       *DropEvent       `yaml:"drop_event"`
-	Dissect         *Dissect         `yaml:"dissect"`
-	Timestamp       *Timestamp       `yaml:"timestamp"`
-	AddHostMetadata *AddHostMetadata `yaml:"add_host_metadata"`
+	AddFields       *AddFields       `yaml:"add_fields,omitempty"`
+	DropFields      *DropFields      `yaml:"drop_fields,omitempty"`
+	Rename          *Rename          `yaml:"rename,omitempty"`
+	CopyFields      *CopyFields      `yaml:"copy_fields,omitempty"`
+	AddTags         *AddTags         `yaml:"add_tags,omitempty"`
+	DropEvent       *DropEvent       `yaml:"drop_event,omitempty"`
+	Dissect         *Dissect         `yaml:"dissect,omitempty"`
+	DecodeJSON      *DecodeJSON      `yaml:"decode_json_fields,omitempty"`
+	Timestamp       *Timestamp       `yaml:"timestamp,omitempty"`
+	AddHostMetadata *AddHostMetadata `yaml:"add_host_metadata,omitempty"`
+}
+
+// processorNames are the processors, as written in a configuration.
+var processorNames = "add_fields, drop_fields, rename, copy_fields, add_tags, drop_event, dissect, decode_json_fields, timestamp, add_host_metadata"
+
+// DecodeJSON decodes fields whose values are JSON text.
+type DecodeJSON struct {
+	Fields []string `yaml:"fields"`
+	// Target is where the decoded object goes: the field itself when
+	// unset, the top level when "", else that field.
+	Target *string `yaml:"target"`
+	// MaxDepth decodes JSON text found inside the decoded values, down to
+	// this many levels.
+	MaxDepth int `yaml:"max_depth"`
+	// ProcessArray decodes arrays too (otherwise only objects).
+	ProcessArray bool `yaml:"process_array"`
+	// OverwriteKeys lets decoded keys replace existing ones at the target.
+	OverwriteKeys bool `yaml:"overwrite_keys"`
+	// AddErrorKey records a field that is not JSON in error.message.
+	AddErrorKey bool       `yaml:"add_error_key"`
+	When        *Condition `yaml:"when"`
+}
+
+// UnmarshalYAML fills the defaults before decoding.
+func (d *DecodeJSON) UnmarshalYAML(unmarshal func(any) error) error {
+	*d = DecodeJSON{MaxDepth: 1}
+	type plain DecodeJSON
+	return unmarshal((*plain)(d))
+}
+
+// AddTags appends tags to the list at Target ("tags" by default).
+type AddTags struct {
+	Tags   []string   `yaml:"tags"`
+	Target string     `yaml:"target"`
+	When   *Condition `yaml:"when"`
+}
+
+// UnmarshalYAML fills the defaults before decoding.
+func (a *AddTags) UnmarshalYAML(unmarshal func(any) error) error {
+	*a = AddTags{Target: "tags"}
+	type plain AddTags
+	return unmarshal((*plain)(a))
+}
+
+// CopyFields copies fields; To must not exist yet.
+type CopyFields struct {
+	Fields        []RenameField `yaml:"fields"`
+	IgnoreMissing bool          `yaml:"ignore_missing"`
+	FailOnError   bool          `yaml:"fail_on_error"`
+	When          *Condition    `yaml:"when"`
+}
+
+// UnmarshalYAML fills the defaults before decoding.
+func (c *CopyFields) UnmarshalYAML(unmarshal func(any) error) error {
+	*c = CopyFields{FailOnError: true}
+	type plain CopyFields
+	return unmarshal((*plain)(c))
 }
 
 // AddFields adds fields under Target ("fields" by default; "" is the top level).

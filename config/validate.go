@@ -65,11 +65,24 @@ func (c *Config) Validate(file string) error { return c.validate(file, nil) }
 
 func (c *Config) validate(file string, root *yaml.Node) error {
 	v := &validator{file: file, root: root}
-	if len(c.Inputs) == 0 {
-		v.add("inputs", "at least one input is required")
-	}
+	enabled := 0
 	for i := range c.Inputs {
 		c.Inputs[i].validate(v, "inputs["+strconv.Itoa(i)+"]")
+		if c.Inputs[i].Enabled {
+			enabled++
+		}
+	}
+	switch {
+	case len(c.Inputs) == 0:
+		v.add("inputs", "at least one input is required")
+	case enabled == 0:
+		v.add("inputs", "every input has enabled: false; at least one must be enabled")
+	}
+	for i := range c.Processors {
+		v.processor("processors["+strconv.Itoa(i)+"]", &c.Processors[i])
+	}
+	if _, err := json.Marshal(c.Fields); err != nil {
+		v.add("fields", "cannot be encoded as JSON: %v", err)
 	}
 
 	if c.Registry.Path == "" {
@@ -141,7 +154,7 @@ func (c *Config) validate(file string, root *yaml.Node) error {
 }
 
 func (in *Input) validate(v *validator, path string) {
-	v.oneOf(path+".type", in.Type, InputLog, InputContainer)
+	v.oneOf(path+".type", in.Type, InputLog, InputFilestream, InputContainer)
 	in.processing(v, path)
 	if len(in.Paths) == 0 {
 		v.add(path+".paths", "must not be empty")

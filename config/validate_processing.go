@@ -164,8 +164,38 @@ func (v *validator) processor(path string, p *Processor) {
 		when, whenPath = a.When, path+".add_host_metadata.when"
 		v.positive(path+".add_host_metadata.cache_ttl", int64(a.CacheTTL))
 	}
+	if d := p.DecodeJSON; d != nil {
+		set++
+		when, whenPath = d.When, path+".decode_json_fields.when"
+		if len(d.Fields) == 0 {
+			v.add(path+".decode_json_fields.fields", "must not be empty")
+		}
+		v.positive(path+".decode_json_fields.max_depth", int64(d.MaxDepth))
+	}
+	if a := p.AddTags; a != nil {
+		set++
+		when, whenPath = a.When, path+".add_tags.when"
+		if len(a.Tags) == 0 {
+			v.add(path+".add_tags.tags", "must not be empty")
+		}
+		if a.Target == "" {
+			v.add(path+".add_tags.target", "must not be empty")
+		}
+	}
+	if c := p.CopyFields; c != nil {
+		set++
+		when, whenPath = c.When, path+".copy_fields.when"
+		if len(c.Fields) == 0 {
+			v.add(path+".copy_fields.fields", "must not be empty")
+		}
+		for i, f := range c.Fields {
+			if f.From == "" || f.To == "" {
+				v.add(path+".copy_fields.fields["+strconv.Itoa(i)+"]", "needs from and to")
+			}
+		}
+	}
 	if set != 1 {
-		v.add(path, "set exactly one of add_fields, drop_fields, rename, drop_event, dissect, timestamp, add_host_metadata")
+		v.add(path, "set exactly one of %s", processorNames)
 	}
 	if when != nil {
 		v.condition(whenPath, *when)

@@ -11,6 +11,7 @@ import (
 
 var (
 	typeOfConfig   = reflect.TypeFor[Config]()
+	typeOfInput    = reflect.TypeFor[Input]()
 	typeOfDuration = reflect.TypeFor[Duration]()
 	typeOfByteSize = reflect.TypeFor[ByteSize]()
 )
@@ -51,6 +52,9 @@ func checkKeys(file string, node *yaml.Node, t reflect.Type, path string) []erro
 			return nil // the decoder reports the type mismatch
 		}
 		errs = append(errs, undot(file, node, t, path)...)
+		if t == typeOfInput {
+			errs = append(errs, filestream(file, node, path)...)
+		}
 		for i := 0; i+1 < len(node.Content); i += 2 {
 			k, v := node.Content[i], node.Content[i+1]
 			f, ok := fieldByTag(t, k.Value)
@@ -197,7 +201,7 @@ func didYouMean(t reflect.Type, key string) string {
 	switch {
 	case best != "":
 		return fmt.Sprintf(" (did you mean %s?)", best)
-	case len(names) <= 10:
+	case len(names) <= 12:
 		return " (known here: " + strings.Join(names, ", ") + ")"
 	}
 	return ""
@@ -338,16 +342,4 @@ func lineOf(root *yaml.Node, path string) int {
 		}
 	}
 	return line
-}
-
-func mapValue(node *yaml.Node, key string) *yaml.Node {
-	if node.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(node.Content); i += 2 {
-		if node.Content[i].Value == key {
-			return node.Content[i+1]
-		}
-	}
-	return nil
 }

@@ -27,19 +27,35 @@ var errTrailing = errors.New("data after the JSON object")
 
 // decodeObject decodes text as exactly one JSON object, numbers kept exact.
 func decodeObject(text []byte) (map[string]any, error) {
-	d := json.NewDecoder(bytes.NewReader(text))
-	d.UseNumber()
-	var obj map[string]any
-	if err := d.Decode(&obj); err != nil {
+	v, err := decodeJSON(text, false)
+	if err != nil {
 		return nil, err
 	}
-	if obj == nil {
+	return v.(map[string]any), nil
+}
+
+// decodeJSON decodes text as exactly one JSON object (or, with arrays, an
+// array too), numbers kept exact.
+func decodeJSON(text []byte, arrays bool) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(text))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, err
+	}
+	switch v.(type) {
+	case map[string]any:
+	case []any:
+		if !arrays {
+			return nil, errors.New("a JSON array, not an object (process_array is off)")
+		}
+	default:
 		return nil, errors.New("not a JSON object")
 	}
 	if _, err := d.Token(); err != io.EOF {
 		return nil, errTrailing
 	}
-	return obj, nil
+	return v, nil
 }
 
 func (n *ndjson) parse(e *event.Event, host string) {

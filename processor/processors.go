@@ -60,6 +60,12 @@ func compileProcessor(c *config.Processor, opts Options) (processor, error) {
 		p, cond = ts, c.Timestamp.When
 	case c.AddHostMetadata != nil:
 		p, cond = newHostMetadata(c.AddHostMetadata.CacheTTL.D(), opts.Now, opts.Log), c.AddHostMetadata.When
+	case c.DecodeJSON != nil:
+		p, cond = &decodeJSONFields{cfg: *c.DecodeJSON}, c.DecodeJSON.When
+	case c.AddTags != nil:
+		p, cond = &addTags{cfg: *c.AddTags}, c.AddTags.When
+	case c.CopyFields != nil:
+		p, cond = &copyFields{cfg: *c.CopyFields}, c.CopyFields.When
 	default:
 		return nil, fmt.Errorf("no processor set")
 	}

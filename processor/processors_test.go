@@ -2,6 +2,7 @@ package processor
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
@@ -75,6 +76,26 @@ func TestProcessors(t *testing.T) {
 		{"timestamp no match", `processors: [{timestamp: {field: message, layouts: ['2006-01-02']}}]`, map[string]any{"error.message": `timestamp: "` + line + `" matches none of the layouts`}, nil, false},
 		{"when", `processors: [{add_fields: {fields: {x: 1}, when: {equals: {message: nope}}}}]`, nil, []string{"fields.x"}, false},
 		{"add_host_metadata", `processors: [{add_host_metadata: {}}]`, map[string]any{"host.name": "h1", "host.os.type": "linux"}, nil, false},
+		{"decode_json_fields in place", `processors: [{add_fields: {target: "", fields: {payload: '{"a":1,"b":{"c":"x"},"d":"{\"e\":2}"}'}}}, {decode_json_fields: {fields: [payload]}}]`,
+			map[string]any{"payload.a": json.Number("1"), "payload.b.c": "x", "payload.d": `{"e":2}`}, nil, false},
+		{"decode_json_fields max_depth 2", `processors: [{add_fields: {target: "", fields: {payload: '{"d":"{\"e\":2}"}'}}}, {decode_json_fields: {fields: [payload], max_depth: 2}}]`,
+			map[string]any{"payload.d.e": json.Number("2")}, nil, false},
+		{"decode_json_fields to the top", `processors: [{add_fields: {target: "", fields: {payload: '{"level":"warn","message":"replaced?"}'}}}, {decode_json_fields: {fields: [payload], target: ""}}]`,
+			map[string]any{"level": "warn", "message": line}, nil, false},
+		{"decode_json_fields overwrite_keys", `processors: [{add_fields: {target: "", fields: {payload: '{"message":"replaced"}'}}}, {decode_json_fields: {fields: [payload], target: "", overwrite_keys: true}}]`,
+			map[string]any{"message": "replaced"}, nil, false},
+		{"decode_json_fields under a target", `processors: [{add_fields: {target: "", fields: {payload: '[1,2]'}}}, {decode_json_fields: {fields: [payload], target: j, process_array: true}}]`,
+			map[string]any{"j": []any{json.Number("1"), json.Number("2")}, "payload": "[1,2]"}, nil, false},
+		{"decode_json_fields not JSON", `processors: [{decode_json_fields: {fields: [message], add_error_key: true}}]`,
+			map[string]any{"message": line, "error.message": "decode_json_fields: message: not a JSON object"}, nil, false},
+		{"add_tags", `processors: [{add_tags: {tags: [web, prod]}}, {add_tags: {tags: [prod, eu]}}]`, map[string]any{"tags": []any{"web", "prod", "eu"}}, nil, false},
+		{"add_tags target", `processors: [{add_tags: {tags: [a], target: labels.kind}}]`, map[string]any{"labels.kind": []any{"a"}}, nil, false},
+		{"copy_fields", `processors: [{copy_fields: {fields: [{from: message, to: event.original}, {from: log.file.path, to: path}]}}]`,
+			map[string]any{"message": line, "event.original": line, "path": "/x.log"}, nil, false},
+		{"copy_fields fails and undoes", `processors: [{copy_fields: {fields: [{from: message, to: event.original}, {from: message, to: host}]}}]`,
+			map[string]any{"error.message": "copy_fields: host exists already"}, []string{"event.original"}, false},
+		{"copy_fields without fail_on_error", `processors: [{copy_fields: {fields: [{from: nope, to: a}, {from: message, to: b}], fail_on_error: false}}]`,
+			map[string]any{"b": line}, []string{"error.message", "a"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			events := feed(t, mustNew(t, input(t, tc.cfg)), "/x.log", []string{line, "second"})
