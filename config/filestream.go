@@ -2,9 +2,11 @@ package config
 
 import (
 	"fmt"
-	"strings"
+	"slices"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/logship/logship/internal/yamlpath"
 )
 
 // filestreamKeys are the keys of Filebeat's filestream input that differ
@@ -12,28 +14,36 @@ import (
 // (why). The other filestream keys (paths, id, encoding, fields, parsers,
 // include_lines, ignore_older, clean_*, harvester_limit, …) are logship's
 // own names already.
-var filestreamKeys = []struct{ from, to, why string }{
-	{from: "prospector.scanner.check_interval", to: "scan_frequency"},
-	{from: "prospector.scanner.exclude_files", to: "exclude_files"},
-	{from: "prospector.scanner.symlinks", to: "symlinks"},
-	{from: "close.on_state_change.inactive", to: "close_inactive"},
-	{from: "close.on_state_change.removed", to: "close_removed"},
-	{from: "close.on_state_change.renamed", to: "close_renamed"},
-	{from: "close.reader.on_eof", to: "close_eof"},
-	{from: "message_max_bytes", to: "max_bytes"},
-	{from: "prospector.scanner.include_files", why: "logship reads what paths match: narrow the globs, or use exclude_files"},
-	{from: "prospector.scanner.recursive_glob", why: "logship always expands ** in paths"},
-	{from: "prospector.scanner.fingerprint", why: "logship identifies a file by device and inode, and checks the hash of its first bytes for reused inodes and copies"},
-	{from: "prospector.scanner.resend_on_touch", why: "a file is read again only when its content is new"},
-	{from: "file_identity", why: "logship identifies a file by device and inode, and checks the hash of its first bytes for reused inodes and copies"},
-	{from: "close.on_state_change.check_interval", why: "logship notices renames and removals as they happen (fsnotify) and at each scan"},
-	{from: "close.reader.after_interval", why: "close a file when it goes quiet with close_inactive"},
-	{from: "backoff", why: "logship is woken by writes (fsnotify), not by polling"},
-	{from: "take_over", why: "logship does not read Filebeat's registry; start_position says where files it has never seen begin"},
-	{from: "ignore_inactive", why: "use ignore_older"},
-	{from: "rotation", why: "logship follows rename and copytruncate rotation by itself; name rotated files with rotated_files"},
-	{from: "delete", why: "logship never deletes the files it reads"},
+var filestreamKeys = []FilestreamKey{
+	{From: "prospector.scanner.check_interval", To: "scan_frequency"},
+	{From: "prospector.scanner.exclude_files", To: "exclude_files"},
+	{From: "prospector.scanner.symlinks", To: "symlinks"},
+	{From: "close.on_state_change.inactive", To: "close_inactive"},
+	{From: "close.on_state_change.removed", To: "close_removed"},
+	{From: "close.on_state_change.renamed", To: "close_renamed"},
+	{From: "close.reader.on_eof", To: "close_eof"},
+	{From: "message_max_bytes", To: "max_bytes"},
+	{From: "prospector.scanner.include_files", Why: "logship reads what paths match: narrow the globs, or use exclude_files"},
+	{From: "prospector.scanner.recursive_glob", Why: "logship always expands ** in paths"},
+	{From: "prospector.scanner.fingerprint", Why: "logship identifies a file by device and inode, and checks the hash of its first bytes for reused inodes and copies"},
+	{From: "prospector.scanner.resend_on_touch", Why: "a file is read again only when its content is new"},
+	{From: "file_identity", Why: "logship identifies a file by device and inode, and checks the hash of its first bytes for reused inodes and copies"},
+	{From: "close.on_state_change.check_interval", Why: "logship notices renames and removals as they happen (fsnotify) and at each scan"},
+	{From: "close.reader.after_interval", Why: "close a file when it goes quiet with close_inactive"},
+	{From: "backoff", Why: "logship is woken by writes (fsnotify), not by polling"},
+	{From: "take_over", Why: "logship does not read Filebeat's registry; start_position says where files it has never seen begin"},
+	{From: "ignore_inactive", Why: "use ignore_older"},
+	{From: "rotation", Why: "logship follows rename and copytruncate rotation by itself; name rotated files with rotated_files"},
+	{From: "delete", Why: "logship never deletes the files it reads"},
 }
+
+// FilestreamKey is one filestream key that logship names otherwise (To)
+// or does not support (Why).
+type FilestreamKey struct{ From, To, Why string }
+
+// FilestreamKeys are filestream's keys that logship names otherwise or
+// refuses; `logship import filebeat` maps them the same way.
+func FilestreamKeys() []FilestreamKey { return slices.Clone(filestreamKeys) }
 
 // filestream rewrites an input of type filestream into logship's keys,
 // in place, before the keys are checked: each mapped key moves to its
@@ -41,103 +51,43 @@ var filestreamKeys = []struct{ from, to, why string }{
 // saying why, and a container parser points at type: container.
 func filestream(file string, node *yaml.Node, path string) []error {
 	var errs []error
-	if v := mapValue(node, "type"); v == nil || v.Value != InputFilestream {
+	if v := yamlpath.Value(node, "type"); v == nil || v.Value != InputFilestream {
 		// Filestream's names in another input: say what logship calls them.
 		for _, k := range filestreamKeys {
-			if k.to == "" {
+			if k.To == "" {
 				continue
 			}
-			if key, _ := takePath(node, k.from); key != nil {
-				errs = append(errs, &Error{File: file, Line: key.Line, Path: join(path, k.from),
-					Msg: "filestream's name for " + k.to + ": write " + k.to + ", or set type: filestream"})
+			if key, _ := yamlpath.Take(node, k.From); key != nil {
+				errs = append(errs, &Error{File: file, Line: key.Line, Path: join(path, k.From),
+					Msg: "filestream's name for " + k.To + ": write " + k.To + ", or set type: filestream"})
 			}
 		}
 		return errs
 	}
 	for _, k := range filestreamKeys {
-		key, val := takePath(node, k.from)
+		key, val := yamlpath.Take(node, k.From)
 		if key == nil {
 			continue
 		}
-		p := join(path, k.from)
+		p := join(path, k.From)
 		switch {
-		case k.why != "":
-			errs = append(errs, &Error{File: file, Line: key.Line, Path: p, Msg: "filestream's " + k.from + " is not supported: " + k.why})
-		case mapKey(node, k.to) != nil:
+		case k.Why != "":
+			errs = append(errs, &Error{File: file, Line: key.Line, Path: p, Msg: "filestream's " + k.From + " is not supported: " + k.Why})
+		case yamlpath.Key(node, k.To) != nil:
 			errs = append(errs, &Error{File: file, Line: key.Line, Path: p,
-				Msg: fmt.Sprintf("is %s, also set at line %d: keep one", k.to, mapKey(node, k.to).Line)})
+				Msg: fmt.Sprintf("is %s, also set at line %d: keep one", k.To, yamlpath.Key(node, k.To).Line)})
 		default:
-			node.Content = append(node.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k.to, Line: key.Line, Column: key.Column}, val)
+			node.Content = append(node.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k.To, Line: key.Line, Column: key.Column}, val)
 		}
 	}
-	if parsers := mapValue(node, "parsers"); parsers != nil && parsers.Kind == yaml.SequenceNode {
+	if parsers := yamlpath.Value(node, "parsers"); parsers != nil && parsers.Kind == yaml.SequenceNode {
 		for i, p := range parsers.Content {
-			if c := mapKey(p, "container"); c != nil {
+			if c := yamlpath.Key(p, "container"); c != nil {
 				errs = append(errs, &Error{File: file, Line: c.Line, Path: fmt.Sprintf("%s.parsers[%d].container", path, i),
 					Msg: "use an input of type: container (with format and stream) for container logs"})
-				removeKey(p, "container")
+				yamlpath.Remove(p, "container")
 			}
 		}
 	}
 	return errs
-}
-
-// mapKey is the key node of key in mapping node, or nil.
-func mapKey(node *yaml.Node, key string) *yaml.Node {
-	if node == nil || node.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(node.Content); i += 2 {
-		if node.Content[i].Value == key {
-			return node.Content[i]
-		}
-	}
-	return nil
-}
-
-// mapValue is the value node of key in mapping node, or nil.
-func mapValue(node *yaml.Node, key string) *yaml.Node {
-	if node == nil || node.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(node.Content); i += 2 {
-		if node.Content[i].Value == key {
-			return node.Content[i+1]
-		}
-	}
-	return nil
-}
-
-func removeKey(node *yaml.Node, key string) {
-	for i := 0; i+1 < len(node.Content); i += 2 {
-		if node.Content[i].Value == key {
-			node.Content = append(node.Content[:i], node.Content[i+2:]...)
-			return
-		}
-	}
-}
-
-// takePath removes the dotted path from node and returns its key and
-// value nodes, however it is written: whole ("a.b.c: 1"), nested, or a mix
-// ("a.b: {c: 1}"). Mappings left empty go too.
-func takePath(node *yaml.Node, path string) (key, val *yaml.Node) {
-	if node == nil || node.Kind != yaml.MappingNode {
-		return nil, nil
-	}
-	for i := 0; i+1 < len(node.Content); i += 2 {
-		k, v := node.Content[i], node.Content[i+1]
-		if k.Value == path {
-			node.Content = append(node.Content[:i], node.Content[i+2:]...)
-			return k, v
-		}
-		if rest, ok := strings.CutPrefix(path, k.Value+"."); ok {
-			if key, val = takePath(v, rest); key != nil {
-				if len(v.Content) == 0 {
-					node.Content = append(node.Content[:i], node.Content[i+2:]...)
-				}
-				return key, val
-			}
-		}
-	}
-	return nil, nil
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/logship/logship/internal/yamlpath"
 	"gopkg.in/yaml.v3"
 )
 
@@ -326,7 +327,7 @@ func lineOf(root *yaml.Node, path string) int {
 	node, line := root, root.Line
 	for part := range strings.SplitSeq(path, ".") {
 		key, rest, _ := strings.Cut(part, "[")
-		next := mapValue(node, key)
+		next := yamlpath.Value(node, key)
 		if next == nil {
 			return line
 		}
