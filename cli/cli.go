@@ -72,12 +72,13 @@ func build() (commit, date string) {
 // the file exists (the packages install it there).
 var DefaultConfigPath = "/etc/logship/agent.yml"
 
-// Main runs the command line; stdout receives command output and help.
+// Main runs the command line; stdout receives command output and help,
+// standard error what a command reports beside it (import's notes).
 func Main(ctx context.Context, args []string, stdout io.Writer) error {
 	cmd := Command()
 	cmd.SetArgs(args)
 	cmd.SetOut(stdout)
-	cmd.SetErr(stdout)
+	cmd.SetErr(os.Stderr)
 	return cmd.ExecuteContext(ctx)
 }
 
@@ -221,6 +222,23 @@ creating it), and produce one record to health_check_topic when it is set.`,
 						return err
 					}
 					return registryForget(cfg, args[0], cmd.OutOrStdout())
+				},
+			}),
+		group("import", "Translate another shipper's configuration into logship's",
+			&cobra.Command{
+				Use:   "filebeat FILE",
+				Short: "Print a logship configuration equivalent to a filebeat.yml, and what it could not carry over",
+				Long: `Print a logship configuration equivalent to the filebeat.yml given: its log,
+filestream and container inputs (multiline, json, parsers, processors,
+fields and tags), and output.kafka (topics, partition, codec, TLS, SASL).
+Every key that could not be carried over is listed, with its line and why,
+at the top of the configuration and on standard error. The configuration
+printed is checked as test config would check it.`,
+				Example: `  logship import filebeat /etc/filebeat/filebeat.yml > /etc/logship/agent.yml
+  logship test config -c /etc/logship/agent.yml`,
+				Args: cobra.ExactArgs(1),
+				RunE: func(cmd *cobra.Command, args []string) error {
+					return importFilebeat(args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
 				},
 			}),
 		&cobra.Command{

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"syscall"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/embedded"
+	"github.com/logship/logship/internal/filebeat"
 	"github.com/logship/logship/output/kafka"
 )
 
@@ -47,4 +49,24 @@ func exportConfig(cfg config.Config, w io.Writer) error {
 		return fmt.Errorf("export config: %w", err)
 	}
 	return enc.Close()
+}
+
+// importFilebeat prints the logship configuration for a filebeat.yml, and
+// on errw what it left out.
+func importFilebeat(path string, w, errw io.Writer) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	res, err := filebeat.Import(path, data)
+	if res.Config != nil {
+		w.Write(res.Config)
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(errw, "not carried over: %s:%d: %s: %s\n", path, n.Line, n.Key, n.Why)
+	}
+	if err != nil {
+		return fmt.Errorf("the imported configuration does not load:\n%w", err)
+	}
+	return nil
 }

@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Cluster is a kfake cluster with its address, and what it acknowledged.
@@ -133,4 +135,61 @@ func (c *Consumer) Until(ctx context.Context, timeout time.Duration, each func(*
 		}
 	}
 	return true
+}
+
+// All reads every record of every topic, up to the end each partition has
+// now: the records a finished run left, counted exactly.
+func All(t testing.TB, addr string, opts ...kgo.Opt) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	meta, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl) // every topic, creating none
+	if err != nil {
+		t.Fatal(err)
+	}
+	lreq := kmsg.NewPtrListOffsetsRequest()
+	for _, tp := range meta.Topics {
+		lt := kmsg.NewListOffsetsRequestTopic()
+		lt.Topic = *tp.Topic
+		for _, p := range tp.Partitions {
+			lp := kmsg.NewListOffsetsRequestTopicPartition()
+			lp.Partition, lp.Timestamp = p.Partition, -1 // the end
+			lt.Partitions = append(lt.Partitions, lp)
+		}
+		lreq.Topics = append(lreq.Topics, lt)
+	}
+	offs, err := lreq.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, consume := 0, map[string]map[int32]kgo.Offset{}
+	for _, tp := range offs.Topics {
+		consume[tp.Topic] = map[int32]kgo.Offset{}
+		for _, p := range tp.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				t.Fatalf("%s[%d]: %v", tp.Topic, p.Partition, err)
+			}
+			want += int(p.Offset)
+			consume[tp.Topic][p.Partition] = kgo.NewOffset().AtStart()
+		}
+	}
+	var out []*kgo.Record
+	if want == 0 {
+		return nil
+	}
+	cl.AddConsumePartitions(consume)
+	for len(out) < want {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("read %d of %d records: %v", len(out), want, err)
+		}
+		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("%s[%d]: %v", topic, p, err) })
+		out = append(out, fs.Records()...)
+	}
+	return out
 }

@@ -1,18 +1,8 @@
 package kafka
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -87,19 +77,19 @@ func TestSASLWrongPassword(t *testing.T) {
 }
 
 func TestTLS(t *testing.T) {
-	pki := newPKI(t)
+	pki := kafkatest.NewPKI(t)
 	for _, mutual := range []bool{false, true} {
 		name := map[bool]string{false: "tls", true: "mutual tls"}[mutual]
 		t.Run(name, func(t *testing.T) {
-			srv := &tls.Config{Certificates: []tls.Certificate{pki.server}, MinVersion: tls.VersionTLS12}
+			srv := &tls.Config{Certificates: []tls.Certificate{pki.Server}, MinVersion: tls.VersionTLS12}
 			if mutual {
-				srv.ClientAuth, srv.ClientCAs = tls.RequireAndVerifyClientCert, pki.pool
+				srv.ClientAuth, srv.ClientCAs = tls.RequireAndVerifyClientCert, pki.Pool
 			}
 			kc := kafkatest.Start(t, kfake.TLS(srv))
 			k := kafkaCfg(config.CodecRaw)
-			k.TLS = config.TLS{Enabled: true, CertificateAuthorities: []string{pki.caFile}, VerificationMode: "full"}
+			k.TLS = config.TLS{Enabled: true, CertificateAuthorities: []string{pki.CAFile}, VerificationMode: "full"}
 			if mutual {
-				k.TLS.Certificate, k.TLS.Key = pki.clientCert, pki.clientKey
+				k.TLS.Certificate, k.TLS.Key = pki.ClientCert, pki.ClientKey
 			}
 			gate := kafkatest.NewGate(nil)
 			gate.Arrival = true // the wire is encrypted: its answers cannot be read
@@ -107,79 +97,20 @@ func TestTLS(t *testing.T) {
 			p := startPipeline(t, kc, gate, 1, k)
 			p.feed(t, 0, 100)
 			p.stop(t)
-			cli := &tls.Config{RootCAs: pki.pool, Certificates: []tls.Certificate{pki.client}, MinVersion: tls.VersionTLS12}
+			cli := &tls.Config{RootCAs: pki.Pool, Certificates: []tls.Certificate{pki.Client}, MinVersion: tls.VersionTLS12}
 			consumeExactlyOnce(t, kc.Addr, "logs", 100, rawValue, kgo.DialTLSConfig(cli))
 		})
 	}
 	t.Run("untrusted ca", func(t *testing.T) {
-		other := newPKI(t)
-		kc := kafkatest.Start(t, kfake.TLS(&tls.Config{Certificates: []tls.Certificate{pki.server}, MinVersion: tls.VersionTLS12}))
+		other := kafkatest.NewPKI(t)
+		kc := kafkatest.Start(t, kfake.TLS(&tls.Config{Certificates: []tls.Certificate{pki.Server}, MinVersion: tls.VersionTLS12}))
 		k := kafkaCfg(config.CodecRaw)
 		k.Hosts = []string{kc.Addr}
-		k.TLS = config.TLS{Enabled: true, CertificateAuthorities: []string{other.caFile}, VerificationMode: "full"}
+		k.TLS = config.TLS{Enabled: true, CertificateAuthorities: []string{other.CAFile}, VerificationMode: "full"}
 		if logs := connectErr(t, k, "level=ERROR"); !strings.Contains(logs, "kafka's TLS certificate was not accepted") {
 			t.Fatalf("no clear error:\n%s", logs)
 		}
 	})
-}
-
-// pki is a CA with a server certificate for 127.0.0.1 and a client
-// certificate, written as PEM files.
-type pki struct {
-	pool                          *x509.CertPool
-	server, client                tls.Certificate
-	caFile, clientCert, clientKey string
-}
-
-func newPKI(t *testing.T) *pki {
-	t.Helper()
-	dir := t.TempDir()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "logship test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	p := &pki{pool: x509.NewCertPool()}
-	p.pool.AddCert(ca)
-	p.caFile = writePEM(t, dir, "ca.pem", "CERTIFICATE", caDER)
-	leaf := func(name string, usage x509.ExtKeyUsage, serial int64) (tls.Certificate, string, string) {
-		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			ExtKeyUsage: []x509.ExtKeyUsage{usage}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keyDER, _ := x509.MarshalECPrivateKey(key)
-		certFile := writePEM(t, dir, name+".pem", "CERTIFICATE", der)
-		keyFile := writePEM(t, dir, name+"-key.pem", "EC PRIVATE KEY", keyDER)
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cert, certFile, keyFile
-	}
-	p.server, _, _ = leaf("server", x509.ExtKeyUsageServerAuth, 2)
-	p.client, p.clientCert, p.clientKey = leaf("client", x509.ExtKeyUsageClientAuth, 3)
-	return p
-}
-
-func writePEM(t *testing.T, dir, name, typ string, der []byte) string {
-	t.Helper()
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 func TestVersionAuto(t *testing.T) {
