@@ -271,3 +271,23 @@ func canonical(v []byte) string {
 	out, _ := json.Marshal(doc)
 	return string(out)
 }
+
+// docs/filebeat.md has a row for every filestream key logship renames or
+// refuses, and every processor it carries over.
+func TestDocsListEveryKey(t *testing.T) {
+	data, err := os.ReadFile("../../docs/filebeat.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(data)
+	for _, k := range config.FilestreamKeys() {
+		if !strings.Contains(doc, "`"+k.From+"`") {
+			t.Errorf("docs/filebeat.md does not list filestream's %s", k.From)
+		}
+	}
+	for name := range processorKeys {
+		if !strings.Contains(doc, name) {
+			t.Errorf("docs/filebeat.md does not list the processor %s", name)
+		}
+	}
+}
