@@ -18,6 +18,7 @@ import (
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
+	"github.com/logship/logship/agent"
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/monitor"
 )
@@ -38,50 +39,76 @@ func manifests(t *testing.T) map[string]any {
 			t.Fatal(err)
 		}
 		for i, doc := range strings.Split(string(data), "\n---\n") {
-			var tm metav1.TypeMeta
-			if err := yaml.Unmarshal([]byte(doc), &tm); err != nil {
-				t.Fatalf("%s document %d: %v", f, i, err)
-			}
-			var obj any
-			switch tm.Kind {
-			case "DaemonSet":
-				obj = &appsv1.DaemonSet{}
-			case "ConfigMap":
-				obj = &corev1.ConfigMap{}
-			case "ServiceAccount":
-				obj = &corev1.ServiceAccount{}
-			case "Namespace":
-				obj = &corev1.Namespace{}
-			case "ClusterRole":
-				obj = &rbacv1.ClusterRole{}
-			case "ClusterRoleBinding":
-				obj = &rbacv1.ClusterRoleBinding{}
-			default:
-				t.Fatalf("%s document %d: kind %q has no check", f, i, tm.Kind)
-			}
-			// The API server's own strictness: case-sensitive field
-			// names (encoding/json alone would take readonly for
-			// readOnly), no unknown or duplicate fields.
-			js, err := yaml.YAMLToJSONStrict([]byte(doc))
-			if err != nil {
-				t.Fatalf("%s document %d (%s): %v", f, i, tm.Kind, err)
-			}
-			strict, err := sigsjson.UnmarshalStrict(js, obj, sigsjson.DisallowDuplicateFields, sigsjson.DisallowUnknownFields)
-			if err == nil && len(strict) > 0 {
-				err = errors.Join(strict...)
-			}
-			if err != nil {
-				t.Fatalf("%s document %d (%s): %v", f, i, tm.Kind, err)
-			}
+			kind, obj := decodeStrict(t, fmt.Sprintf("%s document %d", f, i), doc)
 			// One `kubectl apply -f` works only when the namespace
 			// comes before what goes into it.
 			if o, ok := obj.(metav1.Object); ok && o.GetNamespace() != "" && out["Namespace"] == nil {
-				t.Errorf("%s: %s %s comes before its namespace: kubectl apply -f would fail", f, tm.Kind, o.GetName())
+				t.Errorf("%s: %s %s comes before its namespace: kubectl apply -f would fail", f, kind, o.GetName())
 			}
-			out[tm.Kind] = obj
+			out[kind] = obj
 		}
 	}
 	return out
+}
+
+// decodeStrict decodes one manifest into its k8s.io/api type with the API
+// server's own strictness: case-sensitive field names (encoding/json alone
+// would take readonly for readOnly), no unknown or duplicate fields.
+func decodeStrict(t *testing.T, where, doc string) (string, any) {
+	t.Helper()
+	var tm metav1.TypeMeta
+	if err := yaml.Unmarshal([]byte(doc), &tm); err != nil {
+		t.Fatalf("%s: %v", where, err)
+	}
+	var obj any
+	switch tm.Kind {
+	case "DaemonSet":
+		obj = &appsv1.DaemonSet{}
+	case "ConfigMap":
+		obj = &corev1.ConfigMap{}
+	case "ServiceAccount":
+		obj = &corev1.ServiceAccount{}
+	case "Namespace":
+		obj = &corev1.Namespace{}
+	case "Service":
+		obj = &corev1.Service{}
+	case "ClusterRole":
+		obj = &rbacv1.ClusterRole{}
+	case "ClusterRoleBinding":
+		obj = &rbacv1.ClusterRoleBinding{}
+	case "ServiceMonitor":
+		obj = &serviceMonitor{}
+	default:
+		t.Fatalf("%s: kind %q has no check", where, tm.Kind)
+	}
+	js, err := yaml.YAMLToJSONStrict([]byte(doc))
+	if err != nil {
+		t.Fatalf("%s (%s): %v", where, tm.Kind, err)
+	}
+	strict, err := sigsjson.UnmarshalStrict(js, obj, sigsjson.DisallowDuplicateFields, sigsjson.DisallowUnknownFields)
+	if err == nil && len(strict) > 0 {
+		err = errors.Join(strict...)
+	}
+	if err != nil {
+		t.Fatalf("%s (%s): %v", where, tm.Kind, err)
+	}
+	return tm.Kind, obj
+}
+
+// serviceMonitor is the part of the Prometheus Operator's ServiceMonitor
+// (monitoring.coreos.com/v1) the chart writes; decoded strictly, a field
+// it does not have fails.
+type serviceMonitor struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Selector  metav1.LabelSelector `json:"selector"`
+		Endpoints []struct {
+			Port     string `json:"port"`
+			Path     string `json:"path"`
+			Interval string `json:"interval"`
+		} `json:"endpoints"`
+	} `json:"spec"`
 }
 
 // The manifests agree with each other and with the configuration they
@@ -89,16 +116,22 @@ func manifests(t *testing.T) map[string]any {
 // http.listen, RBAC grants what the pod watch needs.
 func TestKubernetesManifests(t *testing.T) {
 	m := manifests(t)
+	checkDeployment(t, m, m["Namespace"].(*corev1.Namespace).Name)
+}
+
+// checkDeployment checks a DaemonSet, its ConfigMap and RBAC (in
+// namespace) against each other and against the configuration they carry.
+func checkDeployment(t *testing.T, m map[string]any, namespace string) {
+	t.Helper()
 	ds := m["DaemonSet"].(*appsv1.DaemonSet)
 	cm := m["ConfigMap"].(*corev1.ConfigMap)
 	sa := m["ServiceAccount"].(*corev1.ServiceAccount)
 	role := m["ClusterRole"].(*rbacv1.ClusterRole)
 	binding := m["ClusterRoleBinding"].(*rbacv1.ClusterRoleBinding)
-	ns := m["Namespace"].(*corev1.Namespace)
 
 	for _, o := range []metav1.Object{ds, cm, sa} {
-		if o.GetNamespace() != ns.Name {
-			t.Errorf("%s is in namespace %q, not %q", o.GetName(), o.GetNamespace(), ns.Name)
+		if o.GetNamespace() != namespace {
+			t.Errorf("%s is in namespace %q, not %q", o.GetName(), o.GetNamespace(), namespace)
 		}
 	}
 	spec := ds.Spec.Template.Spec
@@ -134,6 +167,11 @@ func TestKubernetesManifests(t *testing.T) {
 	cfg, err := config.Parse("configmap "+filepath.Base(cfgPath), []byte(data), lookup)
 	if err != nil {
 		t.Fatalf("the ConfigMap's configuration: %v", err)
+	}
+	// As the agent checks it at start (`logship test config`).
+	t.Setenv("NODE_NAME", "node-1")
+	if err := agent.Check("configmap "+filepath.Base(cfgPath), cfg); err != nil {
+		t.Errorf("test config: %v", err)
 	}
 
 	mounts := map[string]corev1.VolumeMount{}
