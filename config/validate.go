@@ -207,6 +207,9 @@ func (in *Input) validate(v *validator, path string) {
 	}
 }
 
+// oldClientID is what brokers before 1.0.0 accept as a client id.
+var oldClientID = regexp.MustCompile(`\A[A-Za-z0-9._-]+\z`)
+
 // MinKafkaVersion is the oldest protocol version logship speaks: record
 // batches (Produce v3) arrived with Kafka 0.11.
 var MinKafkaVersion = sarama.V0_11_0_0
@@ -228,9 +231,14 @@ func (k *Kafka) validate(v *validator, path string) {
 			v.add(path+".version", "%q is not a Kafka version such as \"2.1.0\" (or auto)", k.Version)
 		} else if !ver.IsAtLeast(MinKafkaVersion) {
 			v.add(path+".version", "%q is older than the oldest supported version %s", k.Version, MinKafkaVersion)
-		} else if k.Compression == "zstd" && !ver.IsAtLeast(sarama.V2_1_0_0) {
-			// The Kafka client refuses it at start: said here, with the line.
-			v.add(path+".compression", "zstd needs version 2.1.0 or newer (version is %s)", k.Version)
+		} else {
+			// The Kafka client refuses these at start: said here, with the line.
+			if k.Compression == "zstd" && !ver.IsAtLeast(sarama.V2_1_0_0) {
+				v.add(path+".compression", "zstd needs version 2.1.0 or newer (version is %s)", k.Version)
+			}
+			if !ver.IsAtLeast(sarama.V1_0_0_0) && !oldClientID.MatchString(k.ClientID) {
+				v.add(path+".client_id", "%q: with a version before 1.0.0 (%s) it may hold only letters, digits, '.', '_' and '-'", k.ClientID, k.Version)
+			}
 		}
 	}
 	for i, r := range k.Topics {
