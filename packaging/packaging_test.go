@@ -282,6 +282,25 @@ func TestCommandLine(t *testing.T) {
 			t.Errorf("logship %s: %v\n%s\nwant %q", strings.Join(c.args, " "), err, out, c.want)
 		}
 	}
+	// import filebeat: the configuration on stdout (it loads), the notes
+	// on stderr as well.
+	imp := exec.Command(bin, "import", "filebeat", "../testdata/filebeat/java.yml")
+	imp.Env = append(os.Environ(), "KAFKA_HOSTS=k:9092")
+	var stdout, stderr bytes.Buffer
+	imp.Stdout, imp.Stderr = &stdout, &stderr
+	if err := imp.Run(); err != nil {
+		t.Fatalf("import filebeat: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "not carried over: ../testdata/filebeat/java.yml:48: output.kafka.max_retries: ") {
+		t.Errorf("import filebeat's notes:\n%s", stderr.String())
+	}
+	imported := filepath.Join(dir, "imported.yml")
+	os.WriteFile(imported, stdout.Bytes(), 0o644)
+	check := exec.Command(bin, "test", "config", "-c", imported)
+	check.Env = imp.Env
+	if out, err := check.CombinedOutput(); err != nil || !strings.Contains(string(out), "configuration OK") {
+		t.Errorf("test config on the import: %v\n%s\n%s", err, out, stdout.String())
+	}
 	for _, c := range []struct {
 		args []string
 		want string
