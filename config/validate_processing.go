@@ -115,14 +115,7 @@ func (v *validator) processor(path string, p *Processor) {
 	if r := p.Rename; r != nil {
 		set++
 		when, whenPath = r.When, path+".rename.when"
-		if len(r.Fields) == 0 {
-			v.add(path+".rename.fields", "must not be empty")
-		}
-		for i, f := range r.Fields {
-			if f.From == "" || f.To == "" {
-				v.add(path+".rename.fields["+strconv.Itoa(i)+"]", "needs from and to")
-			}
-		}
+		v.moves(path+".rename.fields", r.Fields)
 	}
 	if d := p.DropEvent; d != nil {
 		set++
@@ -185,19 +178,24 @@ func (v *validator) processor(path string, p *Processor) {
 	if c := p.CopyFields; c != nil {
 		set++
 		when, whenPath = c.When, path+".copy_fields.when"
-		if len(c.Fields) == 0 {
-			v.add(path+".copy_fields.fields", "must not be empty")
-		}
-		for i, f := range c.Fields {
-			if f.From == "" || f.To == "" {
-				v.add(path+".copy_fields.fields["+strconv.Itoa(i)+"]", "needs from and to")
-			}
-		}
+		v.moves(path+".copy_fields.fields", c.Fields)
 	}
 	if set != 1 {
 		v.add(path, "set exactly one of %s", processorNames)
 	}
 	if when != nil {
 		v.condition(whenPath, *when)
+	}
+}
+
+// moves checks rename's and copy_fields' list of from and to.
+func (v *validator) moves(path string, fields []RenameField) {
+	if len(fields) == 0 {
+		v.add(path, "must not be empty")
+	}
+	for i, f := range fields {
+		if f.From == "" || f.To == "" {
+			v.add(path+"["+strconv.Itoa(i)+"]", "needs from and to")
+		}
 	}
 }
