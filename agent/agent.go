@@ -124,7 +124,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		defer stop()
 	}
 
-	p, err := startPipeline(ctx, cfg, host, reg, false, log)
+	p, err := startPipeline(ctx, cfg, host, reg, mon, false, log)
 	if err != nil {
 		return err
 	}
@@ -231,12 +231,12 @@ func (p *pipeline) reload(ctx context.Context, load func() (config.Config, error
 	if err := reg.Flush(); err != nil {
 		log.Warn("registry write before reload", "err", err)
 	}
-	np, err := startPipeline(ctx, next, host, reg, true, log)
+	np, err := startPipeline(ctx, next, host, reg, mon, true, log)
 	if err != nil {
 		// Valid but not buildable (a bad format string...): back to the old one.
 		log.Error("reload failed; restarting the previous configuration", "err", err)
 		mon.Reloaded(err)
-		back, err2 := startPipeline(ctx, cfg, host, reg, true, log)
+		back, err2 := startPipeline(ctx, cfg, host, reg, mon, true, log)
 		if err2 != nil {
 			return nil, fmt.Errorf("restart previous configuration: %w", err2)
 		}

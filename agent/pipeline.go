@@ -37,7 +37,7 @@ type pipeline struct {
 // startPipeline builds and starts the stages of cfg; reloaded says that it
 // replaces another pipeline of this run. It returns an error, having started
 // nothing, when they cannot be built.
-func startPipeline(ctx context.Context, cfg config.Config, host string, reg *registry.Registry, reloaded bool, log *slog.Logger) (*pipeline, error) {
+func startPipeline(ctx context.Context, cfg config.Config, host string, reg *registry.Registry, mon *monitor.Monitor, reloaded bool, log *slog.Logger) (*pipeline, error) {
 	k := cfg.Output.Kafka
 	if k.TLS.Enabled && k.TLS.VerificationMode == "none" {
 		log.Warn("output.kafka.tls.verification_mode is none: the broker's certificate is not checked")
@@ -46,6 +46,7 @@ func startPipeline(ctx context.Context, cfg config.Config, host string, reg *reg
 	if err != nil {
 		return nil, err
 	}
+	out.OnCommit(mon.TransactionCommitted)
 	q := cfg.Queue
 	sp := spooler.New(spooler.Config{
 		MaxEvents: q.MaxEvents, MaxBytes: int(q.MaxBytes),
@@ -103,11 +104,45 @@ func startPipeline(ctx context.Context, cfg config.Config, host string, reg *reg
 		})
 	}
 	p.prWG.Go(func() {
+		if k.ExactlyOnce() {
+			// Files resume where Kafka's committed transactions say.
+			select {
+			case <-out.Restored():
+			case <-prCtx.Done():
+				return
+			}
+			adopt(reg, out.RestoredEntries(), log)
+		}
 		if err := pr.Run(prCtx); err != nil {
 			p.errc <- fmt.Errorf("prospector: %w", err)
 		}
 	})
 	return p, nil
+}
+
+// adopt takes the positions exactly_once read back from Kafka into the
+// registry: where they differ from the local file, Kafka wins, and the
+// difference is logged once.
+func adopt(reg *registry.Registry, restored kafka.Restored, log *slog.Logger) {
+	entries := make([]registry.Entry, 0, len(restored))
+	for _, e := range restored {
+		entries = append(entries, e)
+	}
+	local := map[string]registry.Entry{}
+	for _, e := range reg.Entries() {
+		local[e.ID] = e
+	}
+	changed := reg.Adopt(entries)
+	if len(changed) == 0 {
+		log.Info("file positions read from kafka match the registry", "files", len(entries))
+		return
+	}
+	var examples []string
+	for _, id := range changed[:min(len(changed), 5)] {
+		e, was := restored[id], local[id]
+		examples = append(examples, fmt.Sprintf("%s: %d (registry %d)", e.Path, e.Offset, was.Offset))
+	}
+	log.Warn("the registry differs from kafka's committed positions; kafka's are used", "files", len(changed), "examples", examples)
 }
 
 // stop shuts the pipeline down in order: discovery and harvesters, then the
@@ -180,6 +215,7 @@ func (p *pipeline) snapshot() monitor.Snapshot {
 		QueueMaxEvents: p.cfg.Queue.MaxEvents, QueueMaxBytes: int(p.cfg.Queue.MaxBytes),
 		BatchesInflight: s.InflightBatches, EventsInflight: o.Inflight, OpenFiles: p.pr.OpenFiles(),
 		OldestUnacked: s.OldestUnacked, LastDelivery: o.LastDelivery, KafkaConnected: o.Connected,
+		TxnCommitted: o.TxnCommitted, TxnAborted: o.TxnAborted, Fenced: o.Fenced,
 	}
 	for i, st := range p.pr.InputStats() {
 		snap.Inputs = append(snap.Inputs, monitor.Input{

@@ -145,7 +145,27 @@ type Kafka struct {
 	EmbeddedPartitions int `yaml:"embedded_partitions"`
 	// HealthCheckTopic receives one record from `logship test output`.
 	HealthCheckTopic string `yaml:"health_check_topic"`
+
+	// Delivery is at_least_once or exactly_once: each transaction holds
+	// batches' records and the file positions they advance, written to
+	// OffsetsTopic under TransactionalID.
+	Delivery        string `yaml:"delivery"`
+	TransactionalID string `yaml:"transactional_id"`
+	OffsetsTopic    string `yaml:"offsets_topic"`
+	// TransactionMaxEvents bounds the events of one transaction: the
+	// batches waiting are committed together, up to this many (always at
+	// least one batch).
+	TransactionMaxEvents int `yaml:"transaction_max_events"`
 }
+
+// Delivery modes.
+const (
+	DeliveryAtLeastOnce = "at_least_once"
+	DeliveryExactlyOnce = "exactly_once"
+)
+
+// ExactlyOnce reports whether delivery is exactly_once.
+func (k Kafka) ExactlyOnce() bool { return k.Delivery == DeliveryExactlyOnce }
 
 // SASL configures authentication to Kafka.
 type SASL struct {
@@ -248,7 +268,7 @@ func (c Config) Resolved() Config {
 
 func (k Kafka) resolved() Kafka {
 	if k.Idempotent == nil {
-		on := k.RequiredAcks == -1
+		on := k.RequiredAcks == -1 || k.ExactlyOnce()
 		k.Idempotent = &on
 	}
 	if k.Partition.Hash == nil && k.Partition.RoundRobin == nil && k.Partition.Random == nil {
@@ -336,10 +356,13 @@ func Default() Config {
 				RefreshFrequency: Duration(10 * time.Minute),
 				Retry:            MetadataRetry{Max: 3, Backoff: Duration(250 * time.Millisecond)},
 			},
-			BulkMaxSize:        2048,
-			BulkFlushFrequency: Duration(4 * time.Millisecond),
-			OnPermanentError:   PermanentDeadLetter,
-			DeadLetter:         DeadLetter{Path: "data/dead-letter.ndjson", MaxSize: 100 * MiB},
+			BulkMaxSize:          2048,
+			BulkFlushFrequency:   Duration(4 * time.Millisecond),
+			OnPermanentError:     PermanentDeadLetter,
+			DeadLetter:           DeadLetter{Path: "data/dead-letter.ndjson", MaxSize: 100 * MiB},
+			Delivery:             DeliveryAtLeastOnce,
+			OffsetsTopic:         "logship-offsets",
+			TransactionMaxEvents: 8192,
 		}},
 		ShutdownTimeout: Duration(10 * time.Second),
 		Logging:         Logging{Level: "info", Format: "text", Metrics: LoggingMetrics{Period: Duration(30 * time.Second)}},

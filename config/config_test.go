@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -372,5 +373,32 @@ output.kafka.hosts: k:9092
 	if _, err := Parse("agent.yml", []byte("inputs: [{paths: [/a], enabled: false}]\noutput.kafka.hosts: k:9092\n"), os.LookupEnv); err == nil ||
 		!strings.Contains(err.Error(), "agent.yml:1: inputs: every input has enabled: false; at least one must be enabled") {
 		t.Errorf("every input disabled: %v", err)
+	}
+}
+
+// exactly_once without a transactional id gets one that is stable for an
+// agent (its node and its registry) and differs between two agents.
+func TestDefaultTransactionalID(t *testing.T) {
+	parse := func(registry, node string) string {
+		t.Helper()
+		y := "inputs: [{paths: [/x]}]\nregistry.path: " + registry + "\noutput.kafka: {hosts: [k:9092], delivery: exactly_once}\n"
+		cfg, err := Parse("agent.yml", []byte(y), func(k string) (string, bool) { return node, k == "NODE_NAME" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg.Output.Kafka.TransactionalID
+	}
+	a := parse("/var/lib/logship/registry.json", "node-1")
+	if !regexp.MustCompile(`^logship-node-1-[0-9a-f]{8}$`).MatchString(a) {
+		t.Fatalf("transactional id %q", a)
+	}
+	if b := parse("/var/lib/logship/registry.json", "node-1"); b != a {
+		t.Errorf("not stable: %q then %q", a, b)
+	}
+	if b := parse("/var/lib/other/registry.json", "node-1"); b == a {
+		t.Errorf("two agents on one node share %q", a)
+	}
+	if b := parse("/var/lib/logship/registry.json", "node-2"); b == a {
+		t.Errorf("two nodes share %q", a)
 	}
 }

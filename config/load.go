@@ -2,9 +2,11 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -70,6 +72,9 @@ func Parse(name string, data []byte, lookup func(string) (string, bool)) (Config
 	if k := &cfg.Output.Kafka; k.Embedded && len(k.Hosts) == 0 {
 		k.Hosts = HostList{DefaultEmbeddedAddr} // where the embedded broker listens
 	}
+	if k := &cfg.Output.Kafka; k.ExactlyOnce() && k.TransactionalID == "" {
+		k.TransactionalID = DefaultTransactionalID(cfg.Registry.Path, lookup)
+	}
 	verr := cfg.validate(name, root)
 	if len(errs) > 0 {
 		// Every problem in one pass: what validation finds in the parts
@@ -82,6 +87,23 @@ func Parse(name string, data []byte, lookup func(string) (string, bool)) (Config
 	}
 	cfg.applyGlobals()
 	return cfg, nil
+}
+
+// DefaultTransactionalID is exactly_once's transactional id when the
+// configuration gives none: stable across restarts, and unique per agent
+// (its node, or host, and its registry file, which no two agents share):
+// logship-NODE-HASH, NODE from $NODE_NAME (Kubernetes) or the hostname.
+func DefaultTransactionalID(registryPath string, lookup func(string) (string, bool)) string {
+	node, _ := lookup("NODE_NAME")
+	if node == "" {
+		node, _ = os.Hostname()
+	}
+	abs, err := filepath.Abs(registryPath)
+	if err != nil {
+		abs = registryPath
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return fmt.Sprintf("logship-%s-%x", node, sum[:4])
 }
 
 // unreported is the problems in err (a join of Errors) that are not about

@@ -207,6 +207,9 @@ func (in *Input) validate(v *validator, path string) {
 	}
 }
 
+// topicName is what Kafka accepts as a topic's name.
+var topicName = regexp.MustCompile(`\A[A-Za-z0-9._-]{1,249}\z`)
+
 // oldClientID is what brokers before 1.0.0 accept as a client id.
 var oldClientID = regexp.MustCompile(`\A[A-Za-z0-9._-]+\z`)
 
@@ -287,6 +290,26 @@ func (k *Kafka) validate(v *validator, path string) {
 	}
 	v.atLeast(path+".bulk_flush_frequency", k.BulkFlushFrequency, time.Millisecond)
 	v.oneOf(path+".on_permanent_error", k.OnPermanentError, PermanentDrop, PermanentDeadLetter)
+	v.oneOf(path+".delivery", k.Delivery, DeliveryAtLeastOnce, DeliveryExactlyOnce)
+	if k.ExactlyOnce() {
+		// A transaction needs what idempotence needs, from a broker that
+		// has transactions (0.11 and newer, the oldest logship speaks).
+		if k.RequiredAcks != -1 {
+			v.add(path+".required_acks", "%d: delivery exactly_once needs -1 (all in-sync replicas)", k.RequiredAcks)
+		}
+		if k.Idempotent != nil && !*k.Idempotent {
+			v.add(path+".idempotent", "false: delivery exactly_once needs an idempotent producer")
+		}
+		if !topicName.MatchString(k.OffsetsTopic) {
+			v.add(path+".offsets_topic", "%q is not a Kafka topic name (1 to 249 of letters, digits, '.', '_' and '-')", k.OffsetsTopic)
+		} else if k.OffsetsTopic == k.Topic || k.OffsetsTopic == k.HealthCheckTopic {
+			v.add(path+".offsets_topic", "%q must be a topic of its own, not one events go to", k.OffsetsTopic)
+		}
+		if k.TransactionalID == "" {
+			v.add(path+".transactional_id", "must not be empty")
+		}
+		v.positive(path+".transaction_max_events", int64(k.TransactionMaxEvents))
+	}
 	if k.OnPermanentError == PermanentDeadLetter {
 		if k.DeadLetter.Path == "" {
 			v.add(path+".dead_letter.path", "must not be empty with on_permanent_error: dead_letter")

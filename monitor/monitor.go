@@ -31,6 +31,7 @@ type Monitor struct {
 	regSize  prometheus.Gauge
 	regFiles prometheus.Gauge
 	reloads  *prometheus.CounterVec
+	commits  prometheus.Histogram
 }
 
 // New returns a monitor with its own registry (Go runtime and process
@@ -47,10 +48,14 @@ func New(version string, readyWindow time.Duration, topFiles int) *Monitor {
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "logship_reloads_total", Help: "Configuration reloads, by result (ok, error)."}, []string{"result"})
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("error")
+	m.commits = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "logship_transaction_commit_duration_seconds", Help: "Time to commit a transaction (delivery: exactly_once): flushing its records and EndTxn.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+	})
 	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "logship_build_info", Help: "Always 1; the version as a label.", ConstLabels: prometheus.Labels{"version": version}})
 	info.Set(1)
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.regWrite, m.regSize, m.regFiles, m.reloads, info, collector{m})
+		m.regWrite, m.regSize, m.regFiles, m.reloads, m.commits, info, collector{m})
 	return m
 }
 
@@ -130,6 +135,9 @@ func (m *Monitor) RegistryWritten(d time.Duration, bytes, files int) {
 	m.regFiles.Set(float64(files))
 }
 
+// TransactionCommitted records a committed transaction's commit time.
+func (m *Monitor) TransactionCommitted(d time.Duration) { m.commits.Observe(d.Seconds()) }
+
 // Reloaded counts a reload and its result.
 func (m *Monitor) Reloaded(err error) {
 	if err != nil {
@@ -189,6 +197,9 @@ var (
 	descOldest     = desc("logship_oldest_unacked_age_seconds", "Age of the oldest batch not yet acknowledged; 0 when none waits.")
 	descLast       = desc("logship_last_delivery_timestamp_seconds", "When Kafka last acknowledged a batch (Unix time); 0 before the first.")
 	descConnected  = desc("logship_kafka_connected", "1 while the producer is up and a broker answers.")
+	descCommitted  = desc("logship_transactions_committed_total", "Transactions committed (delivery: exactly_once).")
+	descAborted    = desc("logship_transactions_aborted_total", "Transactions aborted and sent again (delivery: exactly_once).")
+	descFenced     = desc("logship_transactions_fenced", "1 once another producer took over the transactional id: this agent stopped shipping.")
 )
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -201,7 +212,8 @@ type collector struct{ m *Monitor }
 func (collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLines, descBytes, descTruncated, descAbandoned, descPanics, descInputLag, descFileLag,
 		descPublished, descAcked, descAckedBytes, descFailed, descRetried, descDropped, descDead, descQueue, descQueueMax,
-		descQueueBytes, descQueueBMax, descBatches, descInflight, descOpen, descOldest, descLast, descConnected} {
+		descQueueBytes, descQueueBMax, descBatches, descInflight, descOpen, descOldest, descLast, descConnected,
+		descCommitted, descAborted, descFenced} {
 		ch <- d
 	}
 }
@@ -251,6 +263,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		connected = 1
 	}
 	gauge(descConnected, connected)
+	counter(descCommitted, s.TxnCommitted)
+	counter(descAborted, s.TxnAborted)
+	fenced := 0.0
+	if s.Fenced {
+		fenced = 1
+	}
+	gauge(descFenced, fenced)
 }
 
 // times are the snapshot's oldest_unacked_age_seconds (0 when nothing

@@ -25,6 +25,9 @@ type Snapshot struct {
 	EventsRetried   int64            `json:"events_retried_total"`
 	EventsDropped   map[string]int64 `json:"events_dropped_total"`
 	DeadLettered    map[string]int64 `json:"events_dead_lettered_total"`
+	// Transactions (delivery: exactly_once).
+	TxnCommitted int64 `json:"transactions_committed_total"`
+	TxnAborted   int64 `json:"transactions_aborted_total"`
 
 	QueueEvents     int    `json:"queue_events"`
 	QueueBytes      int    `json:"queue_bytes"`
@@ -40,6 +43,8 @@ type Snapshot struct {
 	OldestUnacked  time.Time `json:"-"`
 	LastDelivery   time.Time `json:"-"`
 	KafkaConnected bool      `json:"kafka_connected"`
+	// Fenced: another producer took over the transactional id.
+	Fenced bool `json:"transactions_fenced"`
 }
 
 // Input is one input's counters.
@@ -90,6 +95,8 @@ func add(s, t Snapshot) Snapshot {
 	out.BytesAcked += s.BytesAcked
 	out.EventsFailed += s.EventsFailed
 	out.EventsRetried += s.EventsRetried
+	out.TxnCommitted += s.TxnCommitted
+	out.TxnAborted += s.TxnAborted
 	out.EventsDropped = sum(s.EventsDropped, t.EventsDropped)
 	out.DeadLettered = sum(s.DeadLettered, t.DeadLettered)
 	if t.LastDelivery.IsZero() {
@@ -114,7 +121,7 @@ func sum(a, b map[string]int64) map[string]int64 {
 func countersOnly(s Snapshot) Snapshot {
 	c := Snapshot{
 		EventsPublished: s.EventsPublished, EventsAcked: s.EventsAcked, BytesAcked: s.BytesAcked,
-		EventsFailed: s.EventsFailed, EventsRetried: s.EventsRetried,
+		EventsFailed: s.EventsFailed, EventsRetried: s.EventsRetried, TxnCommitted: s.TxnCommitted, TxnAborted: s.TxnAborted,
 		EventsDropped: maps.Clone(s.EventsDropped), DeadLettered: maps.Clone(s.DeadLettered),
 		LastDelivery: s.LastDelivery,
 	}

@@ -249,18 +249,40 @@ func (r *Registry) Commit(src *event.Source, pos event.Position) {
 	if src.Forgotten.Load() {
 		return
 	}
-	e, ok := r.entries[src.ID]
-	if !ok {
-		e = &Entry{ID: src.ID}
-		r.entries[src.ID] = e
-	}
-	fp := src.Fingerprint.Load()
-	e.Path, e.Offset, e.TailHash, e.TailLen = src.Path, pos.Offset, pos.TailHash, pos.TailLen
-	e.Dev, e.Inode = src.Dev, src.Inode
-	e.Fingerprint, e.FingerprintLen = fp.Hash, fp.Len
-	e.Updated = time.Now().UTC()
+	e := EntryFor(src, pos)
 	e.src = src
+	r.entries[src.ID] = &e
 	r.dirty = true
+}
+
+// EntryFor is the entry of src delivered up to pos, updated now: what
+// Commit records (and exactly_once writes to Kafka).
+func EntryFor(src *event.Source, pos event.Position) Entry {
+	fp := src.Fingerprint.Load()
+	return Entry{ID: src.ID, Path: src.Path, Offset: pos.Offset, TailHash: pos.TailHash, TailLen: pos.TailLen,
+		Dev: src.Dev, Inode: src.Inode, Fingerprint: fp.Hash, FingerprintLen: fp.Len, Updated: time.Now().UTC()}
+}
+
+// Adopt replaces the entries of restored (Kafka's, with exactly_once) where
+// they differ from the local ones, and returns the ids that differed.
+func (r *Registry) Adopt(restored []Entry) (changed []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range restored {
+		old, ok := r.entries[e.ID]
+		if ok && old.Path == e.Path && old.Position() == e.Position() && old.Fingerprint == e.Fingerprint && old.FingerprintLen == e.FingerprintLen {
+			continue
+		}
+		e.src = nil
+		if ok {
+			e.src = old.src
+		}
+		r.entries[e.ID] = &e
+		changed = append(changed, e.ID)
+		r.dirty = true
+	}
+	slices.Sort(changed)
+	return changed
 }
 
 // Run flushes the registry every interval while it is dirty, until ctx is

@@ -138,9 +138,14 @@ func (c *Consumer) Until(ctx context.Context, timeout time.Duration, each func(*
 }
 
 // All reads every record of every topic, up to the end each partition has
-// now: the records a finished run left, counted exactly.
+// now: the records a finished run left, counted exactly. It reads
+// uncommitted, so a transaction's aborted records are among them; control
+// records (transaction markers) are not.
 func All(t testing.TB, addr string, opts ...kgo.Opt) []*kgo.Record {
 	t.Helper()
+	// Every offset up to the end is a record then, data or control: the
+	// count is exact.
+	opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadUncommitted()), kgo.KeepControlRecords())
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -183,13 +188,18 @@ func All(t testing.TB, addr string, opts ...kgo.Opt) []*kgo.Record {
 		return nil
 	}
 	cl.AddConsumePartitions(consume)
-	for len(out) < want {
+	for read := 0; read < want; {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			t.Fatalf("read %d of %d records: %v", len(out), want, err)
+			t.Fatalf("read %d of %d records: %v", read, want, err)
 		}
 		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("%s[%d]: %v", topic, p, err) })
-		out = append(out, fs.Records()...)
+		for _, r := range fs.Records() {
+			read++
+			if !r.Attrs.IsControl() {
+				out = append(out, r)
+			}
+		}
 	}
 	return out
 }

@@ -30,6 +30,10 @@ type Stats struct {
 	Failed       int64     // failed delivery attempts (each is retried)
 	Connected    bool      // a producer is up and brokers answer
 	LastDelivery time.Time // zero before the first acknowledgement
+	// Transactions (exactly_once): committed, aborted, and whether this
+	// output was fenced by another with its transactional id.
+	TxnCommitted, TxnAborted int64
+	Fenced                   bool
 }
 
 // Output delivers batches to Kafka. Create it with New, run it with Run, hand
@@ -78,6 +82,16 @@ type Output struct {
 	failures                  atomic.Int64
 	lastDelivery              atomic.Int64 // unix nanoseconds
 	failLog                   *ratelog.Logger
+
+	// exactly_once (see txn.go): batches wait in txnQ for txnLoop; cur is
+	// the transaction whose results sarama returns.
+	txnQ                             chan *batchState
+	cur                              atomic.Pointer[txn]
+	offsetsPart                      int32
+	restored                         Restored
+	restoredC                        chan struct{}
+	onCommit                         func(time.Duration)
+	txnCommitted, txnAborted, fenced atomic.Int64
 }
 
 // failEvery is how often failed deliveries are logged during an outage;
@@ -90,8 +104,13 @@ type msgMeta struct {
 	event    *event.Event
 	attempts int
 	// partition is where the message went before it failed (-1: not yet
-	// sent): a re-send goes there again.
+	// sent): a re-send goes there again; with pin, where it goes at once.
 	partition int32
+	pin       bool
+	// rej is set when a transaction's event is rejected for good; settled
+	// once its dead letter is written (exactly_once).
+	rej     *rejection
+	settled bool
 }
 
 // batchState is one batch's messages, their values' buffer and how many are
@@ -133,6 +152,7 @@ func New(cfg config.Kafka, hostName string, log *slog.Logger) (*Output, error) {
 		slots:   make(chan struct{}, cfg.MaxInFlight),
 		dropped: make(map[string]int64), deadLetter: make(map[string]int64),
 		failLog: ratelog.New(failEvery),
+		txnQ:    make(chan *batchState, cfg.MaxInFlight), restoredC: make(chan struct{}),
 	}
 	switch {
 	case cfg.Idempotent != nil:
@@ -152,7 +172,7 @@ func New(cfg config.Kafka, hostName string, log *slog.Logger) (*Output, error) {
 			return nil, nil, err
 		}
 		p, cl, err := newProducer(cfg.Hosts, sc)
-		if err != nil && cfg.Idempotent == nil && sc.Producer.Idempotent && idempotenceRefused(err) {
+		if err != nil && cfg.Idempotent == nil && sc.Producer.Idempotent && !cfg.ExactlyOnce() && idempotenceRefused(err) {
 			// On by default only where the broker allows it.
 			o.log.Warn("kafka refused an idempotent producer; continuing without idempotence (re-sends after failures may duplicate)", "err", err)
 			plain := *sc
@@ -189,6 +209,7 @@ func (o *Output) Stats() Stats {
 	st := Stats{
 		Published: o.published.Load(), Acked: o.acked.Load(), Retries: o.retries.Load(), Failed: o.failures.Load(),
 		Inflight: o.inflight.Load(), Dropped: map[string]int64{}, DeadLettered: map[string]int64{},
+		TxnCommitted: o.txnCommitted.Load(), TxnAborted: o.txnAborted.Load(), Fenced: o.fenced.Load() > 0,
 	}
 	o.rejectMu.Lock()
 	for k, v := range o.dropped {
@@ -213,6 +234,9 @@ func (o *Output) Stats() Stats {
 // then drains the producer's results until Close has closed it. It returns
 // ctx.Err() if ctx ends before a connection was made.
 func (o *Output) Run(ctx context.Context) error {
+	if o.cfg.ExactlyOnce() {
+		return o.runTransactional(ctx)
+	}
 	p, cl, err := o.connect(ctx)
 	if err != nil {
 		return err
@@ -271,6 +295,18 @@ func (o *Output) connect(ctx context.Context) (sarama.AsyncProducer, sarama.Clie
 // goroutine: a receive per message rather than a select between the two.
 func (o *Output) drain(p sarama.AsyncProducer) {
 	var wg sync.WaitGroup
+	if o.cfg.ExactlyOnce() {
+		wg.Go(func() {
+			for pe := range p.Errors() {
+				o.txnResult(pe)
+			}
+		})
+		for range p.Successes() {
+			o.txnResult(nil)
+		}
+		wg.Wait()
+		return
+	}
 	wg.Go(func() {
 		for pe := range p.Errors() {
 			o.failed(pe)

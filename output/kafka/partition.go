@@ -30,7 +30,7 @@ type pinned struct{ sarama.Partitioner }
 // pinnedTo is the partition a re-sent message keeps, if any.
 func pinnedTo(m *sarama.ProducerMessage) (int32, bool) {
 	meta, ok := m.Metadata.(*msgMeta)
-	if !ok || meta.attempts == 0 || meta.partition < 0 {
+	if !ok || meta.partition < 0 || meta.attempts == 0 && !meta.pin {
 		return 0, false
 	}
 	return meta.partition, true

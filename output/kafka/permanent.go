@@ -12,7 +12,6 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/logship/logship/config"
 	"github.com/logship/logship/event"
 )
 
@@ -171,23 +170,6 @@ func (o *Output) rejectLoop() {
 // dead letter file; either way it is counted and logged, and its offset
 // may advance.
 func (o *Output) settleRejected(st *batchState, e *event.Event, reason string, cause error) {
-	policy := config.PermanentDrop
-	if o.dead != nil {
-		policy = config.PermanentDeadLetter
-		if err := o.dead.write(e, o.cfg.Topic, reason, cause); err != nil {
-			// Not written: counted as dropped, and said loudly.
-			o.log.Error("dead letter write failed, event dropped", "path", e.Source.Path, "offset", e.Offset, "err", err)
-			policy = config.PermanentDrop
-		}
-	}
-	o.rejectMu.Lock()
-	if policy == config.PermanentDrop {
-		o.dropped[reason]++
-	} else {
-		o.deadLetter[reason]++
-	}
-	o.rejectMu.Unlock()
-	o.log.Warn("event rejected by kafka for good", "reason", reason, "policy", policy,
-		"path", e.Source.Path, "offset", e.Offset, "err", cause)
+	o.settle(&rejection{st, e, reason, cause})
 	o.done(st)
 }

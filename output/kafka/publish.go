@@ -103,6 +103,22 @@ func (o *Output) Publish(ctx context.Context, b *spooler.Batch) error {
 	if o.inflight.Add(int64(n)) == int64(n) {
 		o.busySince.Store(time.Now().UnixNano())
 	}
+	if o.cfg.ExactlyOnce() {
+		// Into a transaction (txnLoop); its rejections are settled
+		// there, before the commit that moves their offsets.
+		for _, r := range rejected {
+			st.metas[indexOf(b, r.e)].rej = &r
+		}
+		select {
+		case o.txnQ <- st:
+			o.published.Add(int64(n - len(rejected)))
+			return nil
+		case <-o.stop:
+			return errors.New("output closed")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	next := 0
 	for i := range st.msgs {
 		if next < len(rejected) && rejected[next].e == &b.Events[i] {
@@ -147,4 +163,14 @@ func (o *Output) fit(buf []byte, start int, e *event.Event, maxValue int) []byte
 		buf = o.enc.appendValue(buf[:start], e)
 	}
 	return buf
+}
+
+// indexOf is e's index in b.Events.
+func indexOf(b *spooler.Batch, e *event.Event) int {
+	for i := range b.Events {
+		if &b.Events[i] == e {
+			return i
+		}
+	}
+	return -1
 }

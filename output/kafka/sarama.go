@@ -3,6 +3,7 @@ package kafka
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/IBM/sarama"
 
@@ -99,6 +100,13 @@ func saramaConfig(k config.Kafka) (*sarama.Config, error) {
 	if k.IsIdempotent() {
 		c.Producer.Idempotent = true
 		c.Net.MaxOpenRequests = 1
+	}
+	if k.ExactlyOnce() {
+		c.Producer.Transaction.ID = k.TransactionalID
+		c.Producer.Transaction.Timeout = time.Minute
+		// Positions are read back from offsets_topic as committed.
+		c.Consumer.IsolationLevel = sarama.ReadCommitted
+		c.Consumer.Return.Errors = true
 	}
 	c.Metadata.RefreshFrequency = k.Metadata.RefreshFrequency.D()
 	c.Metadata.Retry.Max = k.Metadata.Retry.Max

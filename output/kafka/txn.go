@@ -1,0 +1,539 @@
+package kafka
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/logship/logship/config"
+	"github.com/logship/logship/event"
+	"github.com/logship/logship/internal/backoff"
+	"github.com/logship/logship/registry"
+)
+
+// Exactly once (delivery: exactly_once). Batches are committed in Kafka
+// transactions: one transaction holds the records of the batches waiting
+// (up to transaction_max_events) and, on offsets_topic, one record per file
+// they advance, its key the transactional id and the file's identity, its
+// value the registry entry the file reaches. A transaction that fails is
+// aborted and its batches sent again in a new one; only a committed one
+// acknowledges its batches (and so moves the local registry). On start, and
+// after a fatal producer error, the producer is initialised (which fences an
+// older instance with the same transactional id and ends its open
+// transaction) and the positions are read back from offsets_topic with
+// read_committed: Kafka is the source of truth.
+//
+//	Publish ─▶ txnQ ─▶ txnLoop: Begin ─ records ─ offset records ─ Commit ─▶ Ack
+//	                                        (Abort and again on failure)
+
+// txn is one transaction's bookkeeping: how many results sarama must
+// return for it, and the errors among them.
+type txn struct {
+	want int
+	got  atomic.Int64
+	done chan struct{} // closed when got reaches want
+
+	mu   sync.Mutex
+	errs []*sarama.ProducerError
+}
+
+// result counts one of the transaction's records returned by sarama.
+func (t *txn) result(pe *sarama.ProducerError) {
+	if pe != nil {
+		t.mu.Lock()
+		t.errs = append(t.errs, pe)
+		t.mu.Unlock()
+	}
+	if int(t.got.Add(1)) == t.want {
+		close(t.done)
+	}
+}
+
+// ErrFenced is the error of an output whose transactional id another
+// producer has taken over.
+var ErrFenced = errors.New("fenced")
+
+// Restored is what a start read back from offsets_topic: each file's
+// committed entry, by its id.
+type Restored map[string]registry.Entry
+
+// Restored is closed once the positions were read from Kafka at start
+// (exactly_once only); the prospector waits for them. RestoredEntries
+// then returns them.
+func (o *Output) Restored() <-chan struct{} { return o.restoredC }
+
+// RestoredEntries is what the start read back from offsets_topic.
+func (o *Output) RestoredEntries() Restored { return o.restored }
+
+// OnCommit, when set before Run, is told each committed transaction's
+// commit latency.
+func (o *Output) OnCommit(f func(time.Duration)) { o.onCommit = f }
+
+// runTransactional is Run for exactly_once: connect and restore, then
+// commit the batches Publish queues, until Close. A fatal producer error
+// (not a fencing) makes it connect and restore again, and carry on with
+// the transaction it was in.
+func (o *Output) runTransactional(ctx context.Context) error {
+	var pending []*batchState // a group that was not committed when its producer failed
+	first := true
+	for {
+		p, cl, restored, err := o.connectAndRestore(ctx)
+		if err != nil {
+			return err
+		}
+		if first {
+			o.restored = restored
+			close(o.restoredC)
+			first = false
+		}
+		o.sendMu.Lock()
+		closed := o.closed
+		if !closed { // else Close came first, and closes nothing: p is closed below
+			o.producer = p
+			select {
+			case <-o.ready:
+			default:
+				close(o.ready)
+			}
+		}
+		o.sendMu.Unlock()
+		o.reachable.Store(true)
+		var wg sync.WaitGroup
+		wg.Go(func() { o.drain(p) })
+		var loopErr error
+		if !closed {
+			if len(pending) > 0 && committed(pending, restored) {
+				o.log.Info("the transaction in progress at the producer's failure was committed; not sent again")
+				o.ackGroup(pending)
+				pending = nil
+			}
+			pending, loopErr = o.txnLoop(p, pending)
+		}
+		o.sendMu.Lock()
+		byClose := o.closed && o.producer == p // Close has closed it
+		o.producer = nil
+		o.sendMu.Unlock()
+		if !byClose {
+			p.AsyncClose()
+		}
+		wg.Wait()
+		cl.Close()
+		switch {
+		case loopErr == nil: // closed
+			if o.dead != nil {
+				if err := o.dead.close(); err != nil {
+					o.log.Error("dead letter file close failed", "path", o.cfg.DeadLetter.Path, "err", err)
+				}
+			}
+			return nil
+		case errors.Is(loopErr, ErrFenced):
+			o.fenced.Add(1)
+			return loopErr
+		}
+		o.log.Error("kafka transactional producer failed; starting a new one", "transactional_id", o.cfg.TransactionalID, "err", loopErr)
+		select {
+		case <-o.stop:
+			return nil
+		default:
+		}
+	}
+}
+
+// connectAndRestore connects a transactional producer (retrying until it
+// works), makes sure offsets_topic exists, and reads this agent's
+// positions back from it.
+func (o *Output) connectAndRestore(ctx context.Context) (sarama.AsyncProducer, sarama.Client, Restored, error) {
+	for attempt := 1; ; attempt++ {
+		p, cl, err := o.connect(ctx)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		restored, err := o.restore(ctx, p, cl)
+		if err == nil {
+			return p, cl, restored, nil
+		}
+		p.Close()
+		cl.Close()
+		if isFenced(err) {
+			return nil, nil, nil, o.fencedError(err)
+		}
+		wait := backoff.Delay(500*time.Millisecond, 30*time.Second, attempt)
+		o.log.Warn("reading the file positions from kafka failed, retrying", "offsets_topic", o.cfg.OffsetsTopic, "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil, nil, nil, ctx.Err()
+		case <-o.stop:
+			return nil, nil, nil, errors.New("output closed before connecting")
+		case <-time.After(wait):
+		}
+	}
+}
+
+// restore reads this agent's entries from offsets_topic, up to a marker it
+// commits first: everything committed before it is then read.
+func (o *Output) restore(ctx context.Context, p sarama.AsyncProducer, cl sarama.Client) (Restored, error) {
+	if err := o.ensureOffsetsTopic(cl); err != nil {
+		return nil, err
+	}
+	parts, err := cl.Partitions(o.cfg.OffsetsTopic)
+	if err != nil {
+		return nil, fmt.Errorf("offsets topic %s: %w", o.cfg.OffsetsTopic, err)
+	}
+	o.offsetsPart = offsetsPartition(o.cfg.TransactionalID, int32(len(parts)))
+	nonce := fmt.Sprintf("%d", time.Now().UnixNano())
+	marker := &sarama.ProducerMessage{Topic: o.cfg.OffsetsTopic, Key: sarama.StringEncoder(o.keyPrefix() + "start"),
+		Value: sarama.StringEncoder(nonce), Partition: o.offsetsPart, Metadata: &msgMeta{partition: o.offsetsPart, pin: true}}
+	// The producer is not yet Output's: its one result is read here, as
+	// the commit waits for it to be taken.
+	result := make(chan error, 1)
+	go func() {
+		select {
+		case <-p.Successes():
+			result <- nil
+		case pe := <-p.Errors():
+			result <- fmt.Errorf("produce the start marker: %w", pe.Err)
+		}
+	}()
+	if err := p.BeginTxn(); err != nil {
+		return nil, err
+	}
+	p.Input() <- marker
+	err = errors.Join(p.CommitTxn(), <-result)
+	if err != nil {
+		return nil, fmt.Errorf("commit the start marker: %w", err)
+	}
+	return o.readPositions(ctx, cl, nonce)
+}
+
+// readPositions reads offsets_topic's partition of this agent from its
+// start, read_committed, until the marker with nonce.
+func (o *Output) readPositions(ctx context.Context, cl sarama.Client, nonce string) (Restored, error) {
+	consumer, err := sarama.NewConsumerFromClient(cl)
+	if err != nil {
+		return nil, err
+	}
+	defer consumer.Close()
+	pc, err := consumer.ConsumePartition(o.cfg.OffsetsTopic, o.offsetsPart, sarama.OffsetOldest)
+	if err != nil {
+		return nil, fmt.Errorf("read offsets topic %s: %w", o.cfg.OffsetsTopic, err)
+	}
+	defer pc.Close()
+	prefix, marker := o.keyPrefix(), o.keyPrefix()+"start"
+	out := Restored{}
+	for {
+		select {
+		case m := <-pc.Messages():
+			key := string(m.Key)
+			switch {
+			case key == marker:
+				if string(m.Value) == nonce {
+					return out, nil
+				}
+			case !strings.HasPrefix(key, prefix):
+				// another agent's
+			case m.Value == nil: // a file forgotten
+				delete(out, strings.TrimPrefix(key, prefix))
+			default:
+				var e registry.Entry
+				if err := json.Unmarshal(m.Value, &e); err != nil {
+					o.log.Warn("offsets topic record not understood; skipped", "key", key, "offset", m.Offset, "err", err)
+					continue
+				}
+				out[e.ID] = e
+			}
+		case err := <-pc.Errors():
+			return nil, fmt.Errorf("read offsets topic %s: %w", o.cfg.OffsetsTopic, err)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-o.stop:
+			return nil, errors.New("output closed")
+		}
+	}
+}
+
+// offsetsPartition is the partition of offsets_topic one agent writes: all
+// of its records in one, read back from one.
+func offsetsPartition(id string, n int32) int32 {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return int32(h.Sum32() % uint32(n))
+}
+
+func (o *Output) keyPrefix() string { return o.cfg.TransactionalID + "/" }
+
+// offsetsTopicPartitions is how many partitions a created offsets_topic
+// has: agents spread over them by transactional id.
+const offsetsTopicPartitions = 12
+
+// ensureOffsetsTopic creates offsets_topic, compacted, when it is missing.
+func (o *Output) ensureOffsetsTopic(cl sarama.Client) error {
+	if err := cl.RefreshMetadata(); err != nil {
+		return err
+	}
+	topics, err := cl.Topics()
+	if err != nil {
+		return err
+	}
+	for _, t := range topics {
+		if t == o.cfg.OffsetsTopic {
+			return nil
+		}
+	}
+	admin, err := sarama.NewClusterAdmin(o.cfg.Hosts, o.sc)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	compact := "compact"
+	err = admin.CreateTopic(o.cfg.OffsetsTopic, &sarama.TopicDetail{NumPartitions: offsetsTopicPartitions, ReplicationFactor: -1,
+		ConfigEntries: map[string]*string{"cleanup.policy": &compact}}, false)
+	if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+		return fmt.Errorf("offsets topic %s is missing and could not be created (%w); create it compacted, e.g. "+
+			"kafka-topics.sh --create --topic %s --partitions %d --config cleanup.policy=compact", o.cfg.OffsetsTopic, err, o.cfg.OffsetsTopic, offsetsTopicPartitions)
+	}
+	o.log.Info("created the offsets topic", "topic", o.cfg.OffsetsTopic, "partitions", offsetsTopicPartitions, "cleanup.policy", compact)
+	return cl.RefreshMetadata(o.cfg.OffsetsTopic)
+}
+
+// txnLoop commits the queued batches, a group per transaction, until Close
+// (nil) or a fatal error (the group then pending, to go again on a new
+// producer).
+func (o *Output) txnLoop(p sarama.AsyncProducer, pending []*batchState) ([]*batchState, error) {
+	for {
+		group := pending
+		pending = nil
+		if len(group) == 0 {
+			select {
+			case st := <-o.txnQ:
+				group = append(group, st)
+			case <-o.stop:
+				return nil, nil
+			}
+		}
+		events := 0
+		for _, st := range group {
+			events += len(st.msgs)
+		}
+	more:
+		for events < o.cfg.TransactionMaxEvents {
+			select {
+			case st := <-o.txnQ:
+				group = append(group, st)
+				events += len(st.msgs)
+			default:
+				break more
+			}
+		}
+		if err := o.commitGroup(p, group); err != nil {
+			return group, err
+		}
+	}
+}
+
+// commitGroup commits group in one transaction, aborting and trying again
+// on errors that allow it. It returns the fatal errors.
+func (o *Output) commitGroup(p sarama.AsyncProducer, group []*batchState) error {
+	for attempt := 1; ; attempt++ {
+		errs, err := o.oneTxn(p, group)
+		if err == nil {
+			o.ackGroup(group)
+			o.setReachable(true, "kafka committing transactions again")
+			return nil
+		}
+		if isFenced(err) || p.TxnStatus()&sarama.ProducerTxnFlagFatalError != 0 {
+			if isFenced(err) {
+				return o.fencedError(err)
+			}
+			return err
+		}
+		if aerr := p.AbortTxn(); aerr != nil {
+			if isFenced(aerr) {
+				return o.fencedError(aerr)
+			}
+			return fmt.Errorf("abort after %v: %w", err, aerr)
+		}
+		o.txnAborted.Add(1)
+		o.failures.Add(1)
+		// A record the broker refuses for good is settled by the policy
+		// in the next attempt; the rest go again.
+		for _, pe := range errs {
+			meta, ok := pe.Msg.Metadata.(*msgMeta)
+			if !ok || meta.event == nil {
+				continue
+			}
+			if reason := permanentReason(pe.Err); reason != "" && meta.rej == nil {
+				meta.rej = &rejection{meta.batch, meta.event, reason, pe.Err}
+			}
+		}
+		if unreachable(err) {
+			o.setReachable(false, "kafka unreachable: transactions fail", "err", err)
+		}
+		wait := o.retryBackoff(attempt)
+		o.failLog.Log(o.log, slog.LevelWarn, "kafka transaction failed; aborted, sending its batches again", "err", err, "retry_in", wait)
+		select {
+		case <-o.stop:
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+// oneTxn runs one transaction of group: its records, the offset records,
+// the dead letters of its rejected events (durable before the commit that
+// moves their offsets), the commit. It returns the records' errors too.
+func (o *Output) oneTxn(p sarama.AsyncProducer, group []*batchState) ([]*sarama.ProducerError, error) {
+	if err := p.BeginTxn(); err != nil {
+		return nil, err
+	}
+	offsets := o.offsetRecords(group)
+	t := &txn{done: make(chan struct{})}
+	for _, st := range group {
+		for i := range st.metas {
+			if st.metas[i].rej == nil {
+				t.want++
+			}
+		}
+	}
+	t.want += len(offsets)
+	o.cur.Store(t)
+	if t.want == 0 {
+		close(t.done)
+	}
+	for _, st := range group {
+		for i := range st.msgs {
+			meta := &st.metas[i]
+			if meta.rej != nil {
+				if !meta.settled {
+					o.settle(meta.rej)
+					meta.settled = true
+				}
+				continue
+			}
+			meta.attempts++
+			if !o.send(context.Background(), &st.msgs[i]) {
+				return nil, errors.New("output closed")
+			}
+		}
+	}
+	for _, m := range offsets {
+		if !o.send(context.Background(), m) {
+			return nil, errors.New("output closed")
+		}
+	}
+	start := time.Now()
+	err := p.CommitTxn()
+	select {
+	case <-t.done:
+	case <-o.stop:
+		return nil, errors.New("output closed")
+	}
+	if err == nil {
+		o.txnCommitted.Add(1)
+		if o.onCommit != nil {
+			o.onCommit(time.Since(start))
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.errs, err
+}
+
+// offsetRecords are the records of the positions group advances: for each
+// file, the last position the group reaches.
+func (o *Output) offsetRecords(group []*batchState) []*sarama.ProducerMessage {
+	last := map[*event.Source]event.Position{}
+	var order []*event.Source
+	for _, st := range group {
+		for _, a := range st.batch.Advances {
+			if _, seen := last[a.Source]; !seen {
+				order = append(order, a.Source)
+			}
+			last[a.Source] = a.Position
+		}
+	}
+	out := make([]*sarama.ProducerMessage, 0, len(order))
+	for _, src := range order {
+		e := registry.EntryFor(src, last[src])
+		value, err := json.Marshal(e)
+		if err != nil {
+			continue // an Entry always encodes
+		}
+		out = append(out, &sarama.ProducerMessage{Topic: o.cfg.OffsetsTopic, Key: sarama.StringEncoder(o.keyPrefix() + e.ID),
+			Value: sarama.ByteEncoder(value), Partition: o.offsetsPart, Metadata: &msgMeta{partition: o.offsetsPart, pin: true}})
+	}
+	return out
+}
+
+// committed reports whether the positions read back from Kafka show that
+// group's transaction was committed: every file at or past what it
+// advances.
+func committed(group []*batchState, restored Restored) bool {
+	any := false
+	for _, st := range group {
+		for _, a := range st.batch.Advances {
+			e, ok := restored[a.Source.ID]
+			fp := a.Source.Fingerprint.Load()
+			if !ok || e.Offset < a.Position.Offset || e.Fingerprint != fp.Hash {
+				return false
+			}
+			any = true
+		}
+	}
+	return any
+}
+
+// ackGroup acknowledges a committed group's batches.
+func (o *Output) ackGroup(group []*batchState) {
+	for _, st := range group {
+		st.left.Store(1)
+		o.done(st)
+	}
+}
+
+// txnResult is delivered and failed for exactly_once: a result counts
+// for the transaction in progress.
+func (o *Output) txnResult(pe *sarama.ProducerError) {
+	if t := o.cur.Load(); t != nil {
+		t.result(pe)
+	}
+}
+
+// settle writes a rejected event's dead letter (or drops it), counting and
+// logging it; in a transaction, before the commit that moves its offset.
+func (o *Output) settle(r *rejection) {
+	policy := config.PermanentDrop
+	if o.dead != nil {
+		policy = config.PermanentDeadLetter
+		if err := o.dead.write(r.e, o.cfg.Topic, r.reason, r.err); err != nil {
+			o.log.Error("dead letter write failed, event dropped", "path", r.e.Source.Path, "offset", r.e.Offset, "err", err)
+			policy = config.PermanentDrop
+		}
+	}
+	o.rejectMu.Lock()
+	if policy == config.PermanentDrop {
+		o.dropped[r.reason]++
+	} else {
+		o.deadLetter[r.reason]++
+	}
+	o.rejectMu.Unlock()
+	o.log.Warn("event rejected by kafka for good", "reason", r.reason, "policy", policy,
+		"path", r.e.Source.Path, "offset", r.e.Offset, "err", r.err)
+}
+
+func isFenced(err error) bool {
+	return errors.Is(err, sarama.ErrProducerFenced) || errors.Is(err, sarama.ErrInvalidProducerEpoch)
+}
+
+func (o *Output) fencedError(err error) error {
+	return fmt.Errorf("%w: another producer took over transactional_id %q (a second logship with the same id?); this one stops shipping: %v",
+		ErrFenced, o.cfg.TransactionalID, err)
+}

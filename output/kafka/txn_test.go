@@ -1,0 +1,149 @@
+package kafka
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logship/logship/config"
+	"github.com/logship/logship/internal/kafkatest"
+	"github.com/logship/logship/registry"
+)
+
+func txnCfg(id string) config.Kafka {
+	k := kafkaCfg(config.CodecRaw)
+	k.Delivery, k.TransactionalID = config.DeliveryExactlyOnce, id
+	return k
+}
+
+// offsetEntries reads this id's records of the offsets topic read
+// committed, the last of each key winning, until done holds for them.
+func offsetEntries(t *testing.T, addr, topic, id string, done func(map[string]registry.Entry) bool) map[string]registry.Entry {
+	t.Helper()
+	out := map[string]registry.Entry{}
+	c := kafkatest.NewConsumer(t, addr, topic, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	c.Until(t.Context(), 30*time.Second, func(r *kgo.Record) {
+		if !strings.HasPrefix(string(r.Key), id+"/") || strings.HasSuffix(string(r.Key), "/start") {
+			return
+		}
+		var e registry.Entry
+		if err := json.Unmarshal(r.Value, &e); err != nil {
+			t.Fatalf("offset record %q: %v", r.Value, err)
+		}
+		out[e.ID] = e
+	}, func() bool { return done(out) })
+	return out
+}
+
+// With exactly_once every line is in Kafka once for a read_committed
+// consumer, the offsets topic holds each file's position at its end, and
+// the local commits (the registry) came after the transactions.
+func TestTransactionsDeliverOnce(t *testing.T) {
+	kc := kafkatest.Start(t)
+	gate := kc.Gate(nil)
+	const files, lines = 4, 3000
+	p := startPipeline(t, kc, gate, files, txnCfg("agent-1"))
+	select {
+	case <-p.out.Restored():
+	case <-time.After(30 * time.Second):
+		t.Fatal("no restore")
+	}
+	if n := len(p.out.RestoredEntries()); n != 0 {
+		t.Fatalf("a first start restored %d entries", n)
+	}
+	p.feed(t, 0, lines)
+	p.stop(t)
+	consumeExactlyOnce(t, kc.Addr, "logs", files*lines, rawValue, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	entries := offsetEntries(t, kc.Addr, "logship-offsets", "agent-1", func(m map[string]registry.Entry) bool {
+		for _, src := range p.srcs {
+			if m[src.ID].Offset != int64(lines*lineLen) {
+				return false
+			}
+		}
+		return true
+	})
+	for f, src := range p.srcs {
+		if e := entries[src.ID]; e.Offset != int64(lines*lineLen) || e.Path != src.Path {
+			t.Errorf("file %d: offsets topic has %+v, want offset %d", f, e, lines*lineLen)
+		}
+		if got := p.cc.next[src]; got != lines {
+			t.Errorf("file %d committed %d lines locally, want %d", f, got, lines)
+		}
+	}
+	if st := p.out.Stats(); st.TxnCommitted == 0 || st.Acked != files*lines || st.Inflight != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// A new output with the same transactional id reads the positions back:
+// its own (the last of each file), not another agent's, and not a
+// forgotten file's.
+func TestTransactionRestore(t *testing.T) {
+	kc := kafkatest.Start(t)
+	p := startPipeline(t, kc, kc.Gate(nil), 2, txnCfg("agent-1"))
+	p.feed(t, 0, 500)
+	p.stop(t)
+	other := startPipeline(t, kc, kc.Gate(nil), 2, txnCfg("agent-2"))
+	other.feed(t, 0, 100)
+	other.stop(t)
+
+	again := startPipeline(t, kc, kc.Gate(nil), 2, txnCfg("agent-1"))
+	<-again.out.Restored()
+	got := again.out.RestoredEntries()
+	again.stop(t)
+	if len(got) != 2 {
+		t.Fatalf("restored %+v", got)
+	}
+	for _, src := range p.srcs {
+		if e := got[src.ID]; e.Offset != 500*lineLen || e.Path != src.Path {
+			t.Errorf("%s restored as %+v, want offset %d", src.ID, e, 500*lineLen)
+		}
+	}
+}
+
+// A commit that fails makes the output start a new producer (which ends
+// the open transaction) and send the batches again: a read_committed
+// consumer sees every line once, a read_uncommitted one sees the aborted
+// first copies too, so the fault did happen.
+func TestAbortedTransactionInvisible(t *testing.T) {
+	kc := kafkatest.Start(t)
+	failed := 0
+	kc.ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		kc.KeepControl()
+		if failed > 0 || !req.(*kmsg.EndTxnRequest).Commit {
+			return nil, nil, false
+		}
+		failed++
+		resp := req.ResponseKind().(*kmsg.EndTxnResponse)
+		resp.SetVersion(req.GetVersion())
+		resp.ErrorCode = kerr.InvalidTxnState.Code
+		return resp, nil, true
+	})
+	const lines = 2000
+	p := startPipeline(t, kc, kc.Gate(nil), 1, txnCfg("agent-1"))
+	<-p.out.Restored() // the start marker's commit is not failed
+	failed = 0
+	p.feed(t, 0, lines)
+	p.stop(t)
+	if failed == 0 {
+		t.Fatal("no commit was failed")
+	}
+	consumeExactlyOnce(t, kc.Addr, "logs", lines, rawValue, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	all := 0
+	for _, r := range kafkatest.All(t, kc.Addr) {
+		if r.Topic == "logs" {
+			all++
+		}
+	}
+	if all <= lines {
+		t.Fatalf("read_uncommitted sees %d records: no aborted records, so no abort happened", all)
+	}
+	if st := p.out.Stats(); st.TxnCommitted == 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
