@@ -30,6 +30,8 @@ type Registry interface {
 	Entries() []registry.Entry
 	Remove(id string)
 	LastWrite() time.Time
+	// Flush writes the registry file now.
+	Flush() error
 }
 
 // input is one configured input, compiled.
@@ -109,6 +111,7 @@ type Prospector struct {
 	firstRun bool
 	started  bool      // start_position applies: the agent's first configuration
 	since    time.Time // unknown rotated files modified after this are read
+	newFiles bool      // live files entered in the registry by this scan: flush it
 	waiting  int       // files held back by harvester_limit at the last scan
 	limits   limitCheck
 }

@@ -108,6 +108,12 @@ func (p *Prospector) start(ctx context.Context, todo []candidate) {
 		}
 		p.consider(ctx, c)
 	}
+	if p.newFiles {
+		p.newFiles = false
+		if err := p.reg.Flush(); err != nil {
+			p.log.Error("registry write failed", "err", err)
+		}
+	}
 }
 
 // needsHarvester rules out files that have not changed since they were
@@ -317,6 +323,15 @@ func (p *Prospector) consider(ctx context.Context, c candidate) {
 		// content still has in flight must not put it back.
 		p.reg.Remove(src.ID)
 		p.reg.Commit(src, start)
+	case !inReg:
+		// A file not known yet, and now read: known from now on, and on
+		// disk as soon as this scan's files are started (see start), so
+		// that after a crash it is finished, even rotated, rather than
+		// taken for history (a rotated file the registry does not know
+		// and that was written before the registry's last write is
+		// history).
+		p.reg.Commit(src, start)
+		p.newFiles = true
 	}
 	if !ct.gz && start.Offset == ofi.Size() {
 		// Read to its end before: no harvester (and no fd) until it grows.

@@ -355,6 +355,13 @@ func (o *Output) commitGroup(p sarama.AsyncProducer, group []*batchState) error 
 			}
 			return err
 		}
+		if lost := producerStateLost(err, errs); lost != nil {
+			// The broker no longer knows this producer's sequence (it
+			// lost its state, a restart on its data): aborting would
+			// only fail again. A new producer starts afresh.
+			_ = p.AbortTxn()
+			return fmt.Errorf("the broker lost this producer's state: %w", lost)
+		}
 		if aerr := p.AbortTxn(); aerr != nil {
 			if isFenced(aerr) {
 				return o.fencedError(aerr)
@@ -527,6 +534,23 @@ func (o *Output) settle(r *rejection) {
 	o.rejectMu.Unlock()
 	o.log.Warn("event rejected by kafka for good", "reason", r.reason, "policy", policy,
 		"path", r.e.Source.Path, "offset", r.e.Offset, "err", r.err)
+}
+
+// producerStateLost finds, among a transaction's errors, one that says the
+// broker lost the producer's sequence state.
+func producerStateLost(err error, errs []*sarama.ProducerError) error {
+	lost := func(e error) bool {
+		return errors.Is(e, sarama.ErrOutOfOrderSequenceNumber) || errors.Is(e, sarama.ErrUnknownProducerID)
+	}
+	if lost(err) {
+		return err
+	}
+	for _, pe := range errs {
+		if lost(pe.Err) {
+			return pe.Err
+		}
+	}
+	return nil
 }
 
 func isFenced(err error) bool {

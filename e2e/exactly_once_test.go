@@ -1,0 +1,210 @@
+package e2e
+
+import (
+	"flag"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logship/logship/internal/kafkatest"
+	"github.com/logship/logship/internal/testlines"
+)
+
+// exactlyOnceOutput is the output keys of the exactly_once tests.
+const exactlyOnceOutput = "delivery: exactly_once\ntransactional_id: e2e-agent"
+
+// newExactlyOnceRig is a rig whose agent ships exactly_once and whose
+// consumer reads committed records only, as the mode's consumers must.
+func newExactlyOnceRig(t *testing.T, kc *kafkatest.Cluster, input string) *rig {
+	t.Helper()
+	r := newRigWith(t, kc, input, exactlyOnceOutput)
+	r.consumer = kafkatest.NewConsumer(t, kc.Addr, "logs", kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	return r
+}
+
+// uncommitted counts the records of topic logs a read_uncommitted consumer
+// sees: with aborted transactions, more than the lines.
+func uncommitted(t *testing.T, addr string) int {
+	n := 0
+	for _, r := range kafkatest.All(t, addr) {
+		if r.Topic == "logs" {
+			n++
+		}
+	}
+	return n
+}
+
+var eoKillSeed = flag.Uint64("eo.kill9.seed", 0, "seed of TestExactlyOnceKill9's kill moments (0: from the clock)")
+
+// The built binary is killed (-9) at 20 random moments while a file is
+// written and rename-rotated; every commit is held 150 ms in EndTxn, so
+// that kills land inside commits too. A read_committed consumer then sees
+// every line exactly once, and the registry caught up.
+func TestExactlyOnceKill9(t *testing.T) {
+	seed := *eoKillSeed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	t.Logf("seed %d (replay with -eo.kill9.seed=%d)", seed, seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	kc := kafkatest.Start(t)
+	var inCommit atomic.Int64
+	kc.ControlKey(int16(kmsg.EndTxn), func(kmsg.Request) (kmsg.Response, error, bool) {
+		kc.KeepControl()
+		kc.SleepControl(func() {
+			inCommit.Add(1)
+			time.Sleep(150 * time.Millisecond)
+			inCommit.Add(-1)
+		})
+		return nil, nil, false
+	})
+	r := newExactlyOnceRig(t, kc, `paths: ["%[1]s/app.log"]
+rotated_files: ["%[1]s/app.log.*"]`)
+	app := r.path("app.log")
+
+	// The agent runs before the file is rotated the first time: rotated
+	// files present at a first start are history, not read.
+	const total, rotateEvery = 60000, 12000
+	testlines.Append(t, app, 0, 0, 200)
+	r.start()
+	r.consume(200)
+	var wg sync.WaitGroup
+	written := make(chan struct{})
+	wg.Go(func() {
+		defer close(written)
+		for seq := 200; seq < total; seq += 200 {
+			testlines.Append(t, app, 0, seq, seq+200)
+			if (seq+200)%rotateEvery == 0 && seq+200 < total {
+				renameRotate(t, app) // app.log -> app.log.1, …
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
+	kills, insideCommit := 0, 0
+	for kills < 20 {
+		if kills > 0 {
+			r.start()
+		}
+		time.Sleep(time.Duration(300+rng.IntN(900)) * time.Millisecond) // the kill moment, at random
+		if inCommit.Load() > 0 {
+			insideCommit++
+		}
+		r.a.kill9(t)
+		r.a = nil
+		kills++
+	}
+	wg.Wait()
+	<-written
+	r.start()
+	r.exactlyOnce(1, total)
+	r.stopCaughtUp(app)
+	if insideCommit < 3 {
+		t.Errorf("only %d of %d kills landed inside a commit", insideCommit, kills)
+	}
+	if n := uncommitted(t, kc.Addr); n <= total {
+		t.Errorf("read_uncommitted sees %d records for %d lines: no transaction was left open by a kill", n, total)
+	}
+	t.Logf("%d kills, %d inside a commit; %d records in the log for %d lines", kills, insideCommit, uncommitted(t, kc.Addr), total)
+}
+
+// A 30 s outage (the listener closed, the broker back on its data), then
+// produce requests failing for 10 s: every line once, the registry at the
+// end.
+func TestExactlyOnceOutage(t *testing.T) {
+	port := kafkatest.FreePort(t)
+	data := t.TempDir()
+	kc := kafkatest.StartOn(t, port, kfake.DataDir(data))
+	r := newExactlyOnceRig(t, kc, `paths: ["%s/*.log"]`)
+	app := r.begin("a.log", 0, 1000)
+
+	kc.Close()
+	testlines.Append(t, app, 0, 1000, 3000)
+	r.waitFor("the agent to notice the outage", func() bool {
+		log, _ := os.ReadFile(r.a.log.Name())
+		return strings.Contains(string(log), "kafka_connected=false")
+	})
+	time.Sleep(30 * time.Second) // the outage lasts
+	kc = kafkatest.StartOn(t, port, kfake.DataDir(data))
+	r.kc = kc
+	gate := kc.Gate(nil)
+	gate.Fail(kerr.PolicyViolation)
+	r.consumer = kafkatest.NewConsumer(t, kc.Addr, "logs", kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	r.seen = testlines.NewSeen()
+	testlines.Append(t, app, 0, 3000, 4000)
+	r.waitFor("produce requests refused", func() bool { return gate.Rejected() > 0 })
+	time.Sleep(10 * time.Second) // produce fails this long
+	gate.Fail(nil)
+	r.exactlyOnce(1, 4000)
+	r.stopCaughtUp(app)
+}
+
+// SIGHUP reloads while lines flow: every line once.
+func TestExactlyOnceReload(t *testing.T) {
+	kc := kafkatest.Start(t)
+	r := newExactlyOnceRig(t, kc, `paths: ["%s/*.log"]`)
+	app := r.begin("a.log", 0, 500)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for seq := 500; seq < 20000; seq += 100 {
+			testlines.Append(t, app, 0, seq, seq+100)
+			time.Sleep(2 * time.Millisecond)
+		}
+	})
+	for range 5 {
+		time.Sleep(200 * time.Millisecond) // lines flow between reloads
+		if err := r.a.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		waitLog(t, r.a, "msg=reloaded")
+	}
+	wg.Wait()
+	r.exactlyOnce(1, 20000)
+	r.stopCaughtUp(app)
+}
+
+// A second agent with the same transactional id fences the first: the
+// first stops with an error naming the id, the second carries on from the
+// positions the first committed, and no line is duplicated or lost.
+func TestExactlyOnceFencing(t *testing.T) {
+	kc := kafkatest.Start(t)
+	r := newExactlyOnceRig(t, kc, `paths: ["%s/*.log"]`)
+	app := r.begin("a.log", 0, 1000)
+	first := r.a
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for seq := 1000; seq < 8000; seq += 100 {
+			testlines.Append(t, app, 0, seq, seq+100)
+			time.Sleep(2 * time.Millisecond)
+		}
+	})
+	// The second: the same configuration and id, a registry of its own.
+	second := newExactlyOnceRig(t, kc, `paths: ["%.0s`+r.logs+`/*.log"]`) // %.0s: not its own logs
+	second.start()
+	select {
+	case err := <-first.done:
+		first.done <- err
+		if err == nil {
+			t.Fatal("the fenced agent exited 0")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first agent did not stop after the second took over its transactional id")
+	}
+	log, _ := os.ReadFile(first.log.Name())
+	if !strings.Contains(string(log), `another producer took over transactional_id \"e2e-agent\"`) {
+		t.Fatalf("the fenced agent's log does not say so:\n%s", log)
+	}
+	r.a = nil
+	wg.Wait()
+	second.exactlyOnce(1, 8000)
+	second.stopCaughtUp(app)
+}
