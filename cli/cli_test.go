@@ -205,6 +205,12 @@ func TestTestOutput(t *testing.T) {
 		t.Fatalf("embedded, running: %v\n%s", err, out)
 	}
 
+	// exactly_once: the transactional id's coordinator, without fencing.
+	out, err = run(t, "test", "output", "-c", write(kc.Addr, ", delivery: exactly_once, transactional_id: agent-7"))
+	if err != nil || !strings.Contains(out, "ok    transactional id agent-7 (coordinator found") || !strings.Contains(out, "warn  offsets topic logship-offsets: missing") {
+		t.Fatalf("exactly_once: %v\n%s", err, out)
+	}
+
 	path = filepath.Join(dir, "down.yml")
 	os.WriteFile(path, []byte("inputs: [{paths: [/x]}]\noutput: {kafka: {hosts: [\"127.0.0.1:1\"], timeout: 1s}}\n"), 0o644)
 	out, err = run(t, "test", "output", "-c", path)

@@ -63,6 +63,11 @@ func Check(ctx context.Context, k config.Kafka, w io.Writer) error {
 	} else if _, err := checkTopic(ctx, client, k.Topic, w, step); err != nil {
 		return err
 	}
+	if k.ExactlyOnce() {
+		if err := checkTransactions(client, k, w, step); err != nil {
+			return err
+		}
+	}
 	if k.HealthCheckTopic == "" {
 		fmt.Fprintln(w, "skip  produce: no output.kafka.health_check_topic set (metadata checked only)")
 		return nil
@@ -187,4 +192,43 @@ func autoCreate(client sarama.Client) (bool, error) {
 		}
 	}
 	return false, errors.New("the broker does not report it")
+}
+
+// checkTransactions checks what exactly_once needs without starting a
+// transactional producer (which would fence a running agent with the same
+// id): that the broker finds a coordinator for the transactional id, which
+// it refuses without Describe on it, and whether offsets_topic exists.
+func checkTransactions(client sarama.Client, k config.Kafka, w io.Writer, step func(string, error, string) error) error {
+	name := "transactional id " + k.TransactionalID
+	b, err := client.LeastLoadedBroker(), error(nil)
+	if b == nil {
+		return step(name, errors.New("no broker reachable"), "")
+	}
+	if ok, _ := b.Connected(); !ok {
+		if err = b.Open(client.Config()); err != nil && !errors.Is(err, sarama.ErrAlreadyConnected) {
+			return step(name, err, "")
+		}
+	}
+	resp, err := b.FindCoordinator(&sarama.FindCoordinatorRequest{Version: 1, CoordinatorKey: k.TransactionalID, CoordinatorType: sarama.CoordinatorTransaction})
+	if err == nil && resp.Err != sarama.ErrNoError {
+		err = resp.Err
+	}
+	if errors.Is(err, sarama.ErrTransactionalIDAuthorizationFailed) {
+		err = fmt.Errorf("%w: grant this principal Describe and Write on the transactional id", err)
+	}
+	if err := step(name, err, " (coordinator found; Write on it is checked only when the agent starts)"); err != nil {
+		return err
+	}
+	topics, err := client.Topics()
+	if err != nil {
+		return step("offsets topic "+k.OffsetsTopic, err, "")
+	}
+	for _, t := range topics {
+		if t == k.OffsetsTopic {
+			fmt.Fprintf(w, "ok    offsets topic %s\n", k.OffsetsTopic)
+			return nil
+		}
+	}
+	fmt.Fprintf(w, "warn  offsets topic %s: missing; the agent creates it compacted at start, if the broker allows (else create it: --config cleanup.policy=compact)\n", k.OffsetsTopic)
+	return nil
 }
