@@ -370,7 +370,9 @@ func (o *Output) Close() {
 		o.sendMu.Lock()
 		defer o.sendMu.Unlock()
 		o.closed = true
-		if o.producer != nil {
+		// With exactly_once, runTransactional ends an open transaction
+		// and closes the producer itself.
+		if o.producer != nil && !o.cfg.ExactlyOnce() {
 			o.producer.AsyncClose()
 		}
 	})

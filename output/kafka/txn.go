@@ -97,7 +97,7 @@ func (o *Output) runTransactional(ctx context.Context) error {
 		}
 		o.sendMu.Lock()
 		closed := o.closed
-		if !closed { // else Close came first, and closes nothing: p is closed below
+		if !closed { // else Close came first: p is closed below
 			o.producer = p
 			select {
 			case <-o.ready:
@@ -119,12 +119,17 @@ func (o *Output) runTransactional(ctx context.Context) error {
 			pending, loopErr = o.txnLoop(p, pending)
 		}
 		o.sendMu.Lock()
-		byClose := o.closed && o.producer == p // Close has closed it
 		o.producer = nil
 		o.sendMu.Unlock()
-		if !byClose {
-			p.AsyncClose()
+		if p.TxnStatus()&sarama.ProducerTxnFlagInTransaction != 0 {
+			// Stopped within a transaction: end it now rather than leave
+			// read_committed consumers waiting for its timeout. (The stop
+			// does not wait for this past shutdown_timeout.)
+			if err := p.AbortTxn(); err != nil {
+				o.log.Warn("the open transaction could not be aborted; the broker ends it at its timeout", "err", err)
+			}
 		}
+		p.AsyncClose()
 		wg.Wait()
 		cl.Close()
 		switch {
