@@ -46,7 +46,7 @@ func (c *checkCommitter) Commit(src *event.Source, pos event.Position) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := int(offset / lineLen)
-	for i := c.next[src]; i < n; i++ {
+	for i := c.next[src]; i < n && c.gate != nil; i++ { // nil: compressed records, which the gate cannot read
 		if !c.gate.Written(lineText(c.file[src], i)) {
 			c.bad = append(c.bad, fmt.Sprintf("%s committed to %d but line %d was never written", src.Path, offset, i))
 		}

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -146,4 +147,48 @@ func TestAbortedTransactionInvisible(t *testing.T) {
 	if st := p.out.Stats(); st.TxnCommitted == 0 {
 		t.Errorf("stats %+v", st)
 	}
+}
+
+// In a transaction, an event Kafka will never take (too large) is dead
+// lettered before the commit and does not poison it: the rest arrive once
+// for a read_committed consumer, the file's offset moves past it.
+func TestTransactionDeadLetter(t *testing.T) {
+	kc := kafkatest.Start(t)
+	k := txnCfg("agent-1")
+	k.Codec = config.CodecJSON
+	k.MaxMessageBytes = 1000
+	k.DeadLetter.Path = filepath.Join(t.TempDir(), "dead", "letter.ndjson")
+	st, _ := runPolicy(t, kc, k, 200)
+	if st.DeadLettered[ReasonTooLarge] != 20 || len(st.Dropped) != 0 || st.TxnCommitted == 0 || st.TxnAborted != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	consumeExactlyOnce(t, kc.Addr, "logs", 180, func(r *kgo.Record) string { return kafkatest.JSONMessage(r.Value) }, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if recs := readDeadLetters(t, k.DeadLetter.Path); len(recs) != 20 {
+		t.Fatalf("%d dead letters, want 20", len(recs))
+	}
+}
+
+// Routing by topic rules, keys, headers and compression work in a
+// transaction as outside one.
+func TestTransactionRouting(t *testing.T) {
+	kc := kafkatest.Start(t)
+	k := txnCfg("agent-1")
+	k.Codec = config.CodecJSON
+	k.Compression = "gzip"
+	k.Key = "%{[log.file.path]}"
+	k.Headers = []config.Header{{Key: "origin", Value: "logship"}}
+	k.Topics = []config.TopicRule{{Topic: "odd", When: config.Condition{Regexp: map[string]string{"message": `[13579]$`}}}}
+	p := startPipeline(t, kc, nil, 2, k) // compressed: no gate
+	p.feed(t, 0, 1000)
+	p.stop(t)
+	check := func(topic string, want int) {
+		recs := consumeExactlyOnce(t, kc.Addr, topic, want, func(r *kgo.Record) string { return kafkatest.JSONMessage(r.Value) }, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+		for _, r := range recs {
+			if !strings.HasPrefix(string(r.Key), "/logs/f0") || len(r.Headers) != 1 || r.Headers[0].Key != "origin" {
+				t.Fatalf("%s record key %q headers %v", topic, r.Key, r.Headers)
+			}
+		}
+	}
+	check("odd", 1000)
+	check("logs", 1000)
 }
