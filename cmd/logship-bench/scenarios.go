@@ -228,7 +228,10 @@ func live(b *bench) (*result, error) {
 		_, _ = a.stop()
 		return nil, err
 	}
-	c, err := kgo.NewClient(kgo.SeedBrokers(b.addr), kgo.ConsumeTopics("logs"), kgo.FetchMaxWait(time.Second))
+	// read_committed: with exactly_once a line is consumable once its
+	// transaction commits (the same as read_uncommitted otherwise).
+	c, err := kgo.NewClient(kgo.SeedBrokers(b.addr), kgo.ConsumeTopics("logs"), kgo.FetchMaxWait(time.Second),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	if err != nil {
 		return nil, err
 	}
