@@ -192,3 +192,29 @@ func TestTransactionRouting(t *testing.T) {
 	check("odd", 1000)
 	check("logs", 1000)
 }
+
+// A missing offsets topic the broker will not create is a clear error
+// saying how to create it, retried (nothing is shipped meanwhile).
+func TestOffsetsTopicNotCreatable(t *testing.T) {
+	kc := kafkatest.Start(t)
+	kc.ControlKey(int16(kmsg.CreateTopics), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		kc.KeepControl()
+		creq := req.(*kmsg.CreateTopicsRequest)
+		resp := creq.ResponseKind().(*kmsg.CreateTopicsResponse)
+		resp.SetVersion(creq.GetVersion())
+		for _, tp := range creq.Topics {
+			rt := kmsg.NewCreateTopicsResponseTopic()
+			rt.Topic, rt.ErrorCode = tp.Topic, kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil, true
+	})
+	k := txnCfg("agent-1")
+	k.Hosts = []string{kc.Addr}
+	logs := connectErr(t, k, "create it compacted")
+	for _, want := range []string{"offsets topic logship-offsets is missing and could not be created", "kafka-topics.sh --create --topic logship-offsets", "cleanup.policy=compact"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the log lacks %q:\n%s", want, logs)
+		}
+	}
+}
