@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"flag"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -153,19 +154,16 @@ func TestExactlyOnceReload(t *testing.T) {
 	kc := kafkatest.Start(t)
 	r := newExactlyOnceRig(t, kc, `paths: ["%s/*.log"]`)
 	app := r.begin("a.log", 0, 500)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for seq := 500; seq < 20000; seq += 100 {
-			testlines.Append(t, app, 0, seq, seq+100)
-			time.Sleep(2 * time.Millisecond)
-		}
-	})
-	for range 5 {
+	wg := writeSteadily(t, app, 500, 20000)
+	for i := 1; i <= 5; i++ {
 		time.Sleep(200 * time.Millisecond) // lines flow between reloads
 		if err := r.a.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
-		waitLog(t, r.a, "msg=reloaded")
+		r.waitFor(fmt.Sprintf("reload %d", i), func() bool {
+			log, _ := os.ReadFile(r.a.log.Name())
+			return strings.Count(string(log), "msg=reloaded") >= i
+		})
 	}
 	wg.Wait()
 	r.exactlyOnce(1, 20000)
@@ -180,13 +178,7 @@ func TestExactlyOnceFencing(t *testing.T) {
 	r := newExactlyOnceRig(t, kc, `paths: ["%s/*.log"]`)
 	app := r.begin("a.log", 0, 1000)
 	first := r.a
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for seq := 1000; seq < 8000; seq += 100 {
-			testlines.Append(t, app, 0, seq, seq+100)
-			time.Sleep(2 * time.Millisecond)
-		}
-	})
+	wg := writeSteadily(t, app, 1000, 8000)
 	// The second: the same configuration and id, a registry of its own.
 	second := newExactlyOnceRig(t, kc, `paths: ["%.0s`+r.logs+`/*.log"]`) // %.0s: not its own logs
 	second.start()
@@ -207,4 +199,17 @@ func TestExactlyOnceFencing(t *testing.T) {
 	wg.Wait()
 	second.exactlyOnce(1, 8000)
 	second.stopCaughtUp(app)
+}
+
+// writeSteadily appends lines [from, to) of stream 0 to path, 100 every
+// 2 ms, on a goroutine of the returned group.
+func writeSteadily(t *testing.T, path string, from, to int) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for seq := from; seq < to; seq += 100 {
+			testlines.Append(t, path, 0, seq, min(seq+100, to))
+			time.Sleep(2 * time.Millisecond)
+		}
+	})
+	return &wg
 }
