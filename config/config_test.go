@@ -402,3 +402,18 @@ func TestDefaultTransactionalID(t *testing.T) {
 		t.Errorf("two nodes share %q", a)
 	}
 }
+
+// A YAML syntax error names the line where the unclosed list or mapping
+// starts (yaml.v3 counts a parser error's line from 0).
+func TestYAMLSyntaxLines(t *testing.T) {
+	for doc, want := range map[string]string{
+		"a: 1\nb: [1, 2\nc: 3\n":                                    "x.yml:2: the list opened on this line is not closed",
+		"inputs:\n  - paths: [/x]\n    fields: {a: 1, b: 2\nq: 1\n": "x.yml:3: the mapping opened on this line is not closed",
+		"a: 1\nb: \"x\n":                                            "x.yml:2: found unexpected end of stream",
+	} {
+		_, err := Parse("x.yml", []byte(doc), os.LookupEnv)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", doc, err, want)
+		}
+	}
+}

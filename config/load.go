@@ -298,7 +298,22 @@ var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 func lineError(name, msg string) error {
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		return &Error{File: name, Line: line, Msg: m[2]}
+		msg := m[2]
+		if what, ok := strings.CutPrefix(msg, "did not find expected "); ok {
+			// yaml.v3 gives a parser error the line (counted from 0) of
+			// what was being parsed: that line, counted from 1, is where
+			// the unclosed list or mapping starts.
+			line++
+			switch what {
+			case "',' or ']'":
+				msg = "the list opened on this line is not closed (" + msg + ")"
+			case "',' or '}'":
+				msg = "the mapping opened on this line is not closed (" + msg + ")"
+			default:
+				msg = "in what starts on this line: " + msg
+			}
+		}
+		return &Error{File: name, Line: line, Msg: msg}
 	}
 	return &Error{File: name, Msg: strings.TrimPrefix(msg, "yaml: ")}
 }
