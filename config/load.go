@@ -299,19 +299,17 @@ func lineError(name, msg string) error {
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		msg := m[2]
-		if what, ok := strings.CutPrefix(msg, "did not find expected "); ok {
-			// yaml.v3 gives a parser error the line (counted from 0) of
-			// what was being parsed: that line, counted from 1, is where
-			// the unclosed list or mapping starts.
-			line++
-			switch what {
-			case "',' or ']'":
-				msg = "the list opened on this line is not closed (" + msg + ")"
-			case "',' or '}'":
-				msg = "the mapping opened on this line is not closed (" + msg + ")"
-			default:
-				msg = "in what starts on this line: " + msg
-			}
+		// yaml.v3 gives these parser errors the line, counted from 0, of
+		// the list, mapping or block being parsed: counted from 1, that
+		// is where it starts. (For "node content" the 0-based line of the
+		// missing node is the line that asked for it, as it says.)
+		switch msg {
+		case "did not find expected ',' or ']'":
+			line, msg = line+1, "the list opened on this line is not closed ("+msg+")"
+		case "did not find expected ',' or '}'":
+			line, msg = line+1, "the mapping opened on this line is not closed ("+msg+")"
+		case "did not find expected key", "did not find expected '-' indicator":
+			line, msg = line+1, "in the block that starts on this line: "+msg
 		}
 		return &Error{File: name, Line: line, Msg: msg}
 	}
