@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,7 +14,6 @@ import (
 
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/event"
-	"github.com/logship/logship/internal/backoff"
 	"github.com/logship/logship/registry"
 )
 
@@ -151,162 +148,6 @@ func (o *Output) runTransactional(ctx context.Context) error {
 		default:
 		}
 	}
-}
-
-// connectAndRestore connects a transactional producer (retrying until it
-// works), makes sure offsets_topic exists, and reads this agent's
-// positions back from it.
-func (o *Output) connectAndRestore(ctx context.Context) (sarama.AsyncProducer, sarama.Client, Restored, error) {
-	for attempt := 1; ; attempt++ {
-		p, cl, err := o.connect(ctx)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		restored, err := o.restore(ctx, p, cl)
-		if err == nil {
-			return p, cl, restored, nil
-		}
-		p.Close()
-		cl.Close()
-		if isFenced(err) {
-			return nil, nil, nil, o.fencedError(err)
-		}
-		wait := backoff.Delay(500*time.Millisecond, 30*time.Second, attempt)
-		o.log.Warn("reading the file positions from kafka failed, retrying", "offsets_topic", o.cfg.OffsetsTopic, "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return nil, nil, nil, ctx.Err()
-		case <-o.stop:
-			return nil, nil, nil, errors.New("output closed before connecting")
-		case <-time.After(wait):
-		}
-	}
-}
-
-// restore reads this agent's entries from offsets_topic, up to a marker it
-// commits first: everything committed before it is then read.
-func (o *Output) restore(ctx context.Context, p sarama.AsyncProducer, cl sarama.Client) (Restored, error) {
-	if err := o.ensureOffsetsTopic(cl); err != nil {
-		return nil, err
-	}
-	parts, err := cl.Partitions(o.cfg.OffsetsTopic)
-	if err != nil {
-		return nil, fmt.Errorf("offsets topic %s: %w", o.cfg.OffsetsTopic, err)
-	}
-	o.offsetsPart = offsetsPartition(o.cfg.TransactionalID, int32(len(parts)))
-	nonce := fmt.Sprintf("%d", time.Now().UnixNano())
-	marker := &sarama.ProducerMessage{Topic: o.cfg.OffsetsTopic, Key: sarama.StringEncoder(o.keyPrefix() + "start"),
-		Value: sarama.StringEncoder(nonce), Partition: o.offsetsPart, Metadata: &msgMeta{partition: o.offsetsPart, pin: true}}
-	// The producer is not yet Output's: its one result is read here, as
-	// the commit waits for it to be taken.
-	result := make(chan error, 1)
-	go func() {
-		select {
-		case <-p.Successes():
-			result <- nil
-		case pe := <-p.Errors():
-			result <- fmt.Errorf("produce the start marker: %w", pe.Err)
-		}
-	}()
-	if err := p.BeginTxn(); err != nil {
-		return nil, err
-	}
-	p.Input() <- marker
-	err = errors.Join(p.CommitTxn(), <-result)
-	if err != nil {
-		return nil, fmt.Errorf("commit the start marker: %w", err)
-	}
-	return o.readPositions(ctx, cl, nonce)
-}
-
-// readPositions reads offsets_topic's partition of this agent from its
-// start, read_committed, until the marker with nonce.
-func (o *Output) readPositions(ctx context.Context, cl sarama.Client, nonce string) (Restored, error) {
-	consumer, err := sarama.NewConsumerFromClient(cl)
-	if err != nil {
-		return nil, err
-	}
-	defer consumer.Close()
-	pc, err := consumer.ConsumePartition(o.cfg.OffsetsTopic, o.offsetsPart, sarama.OffsetOldest)
-	if err != nil {
-		return nil, fmt.Errorf("read offsets topic %s: %w", o.cfg.OffsetsTopic, err)
-	}
-	defer pc.Close()
-	prefix, marker := o.keyPrefix(), o.keyPrefix()+"start"
-	out := Restored{}
-	for {
-		select {
-		case m := <-pc.Messages():
-			key := string(m.Key)
-			switch {
-			case key == marker:
-				if string(m.Value) == nonce {
-					return out, nil
-				}
-			case !strings.HasPrefix(key, prefix):
-				// another agent's
-			case m.Value == nil: // a file forgotten
-				delete(out, strings.TrimPrefix(key, prefix))
-			default:
-				var e registry.Entry
-				if err := json.Unmarshal(m.Value, &e); err != nil {
-					o.log.Warn("offsets topic record not understood; skipped", "key", key, "offset", m.Offset, "err", err)
-					continue
-				}
-				out[e.ID] = e
-			}
-		case err := <-pc.Errors():
-			return nil, fmt.Errorf("read offsets topic %s: %w", o.cfg.OffsetsTopic, err)
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-o.stop:
-			return nil, errors.New("output closed")
-		}
-	}
-}
-
-// offsetsPartition is the partition of offsets_topic one agent writes: all
-// of its records in one, read back from one.
-func offsetsPartition(id string, n int32) int32 {
-	h := fnv.New32a()
-	h.Write([]byte(id))
-	return int32(h.Sum32() % uint32(n))
-}
-
-func (o *Output) keyPrefix() string { return o.cfg.TransactionalID + "/" }
-
-// offsetsTopicPartitions is how many partitions a created offsets_topic
-// has: agents spread over them by transactional id.
-const offsetsTopicPartitions = 12
-
-// ensureOffsetsTopic creates offsets_topic, compacted, when it is missing.
-func (o *Output) ensureOffsetsTopic(cl sarama.Client) error {
-	if err := cl.RefreshMetadata(); err != nil {
-		return err
-	}
-	topics, err := cl.Topics()
-	if err != nil {
-		return err
-	}
-	for _, t := range topics {
-		if t == o.cfg.OffsetsTopic {
-			return nil
-		}
-	}
-	admin, err := sarama.NewClusterAdmin(o.cfg.Hosts, o.sc)
-	if err != nil {
-		return err
-	}
-	defer admin.Close()
-	compact := "compact"
-	err = admin.CreateTopic(o.cfg.OffsetsTopic, &sarama.TopicDetail{NumPartitions: offsetsTopicPartitions, ReplicationFactor: -1,
-		ConfigEntries: map[string]*string{"cleanup.policy": &compact}}, false)
-	if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
-		return fmt.Errorf("offsets topic %s is missing and could not be created (%w); create it compacted, e.g. "+
-			"kafka-topics.sh --create --topic %s --partitions %d --config cleanup.policy=compact", o.cfg.OffsetsTopic, err, o.cfg.OffsetsTopic, offsetsTopicPartitions)
-	}
-	o.log.Info("created the offsets topic", "topic", o.cfg.OffsetsTopic, "partitions", offsetsTopicPartitions, "cleanup.policy", compact)
-	return cl.RefreshMetadata(o.cfg.OffsetsTopic)
 }
 
 // txnLoop commits the queued batches, a group per transaction, until Close
