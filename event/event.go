@@ -34,8 +34,25 @@ type Source struct {
 	// bring its entry back.
 	Forgotten atomic.Bool
 
-	parts atomic.Pointer[docParts] // see MakeDoc
+	delivered atomic.Pointer[Position] // see Delivered
+	parts     atomic.Pointer[docParts] // see MakeDoc
 }
+
+// Delivered is how far this content is known delivered: the registry's
+// position for it when its harvester started (or the position it was
+// entered at), then every position the acker committed for it. Zero before
+// either. Never ahead of acknowledgement, so a copy of this content may be
+// entered in the registry there (see prospector). Safe for concurrent use.
+func (s *Source) Delivered() Position {
+	if p := s.delivered.Load(); p != nil {
+		return *p
+	}
+	return Position{}
+}
+
+// SetDelivered records pos as delivered (see Delivered). Only the registry
+// calls it, as it commits or enters the Source.
+func (s *Source) SetDelivered(pos Position) { s.delivered.Store(&pos) }
 
 // Renewed returns a Source for the same file with new content (it was
 // truncated): events read before keep the old one, and with it the

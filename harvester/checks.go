@@ -51,13 +51,18 @@ func (h *Harvester) sameHead(src *event.Source) (bool, error) {
 }
 
 // restart reads the file again from its start after a truncation. Events
-// pending in the pipeline were read before it; they are sent.
+// pending in the pipeline were read before it; they are sent, and only then
+// is the old content's position offered to OnTruncate: a copy of it that
+// starts there then commits behind every line of the original.
 func (h *Harvester) restart(ctx context.Context) error {
-	if h.cfg.OnTruncate != nil {
-		h.cfg.OnTruncate(h.src.Fingerprint.Load(), h.Position(), h.src.Marks.Snapshot())
-	}
 	if err := h.flushPipeline(ctx); err != nil {
 		return err
+	}
+	if err := h.flush(ctx); err != nil {
+		return err
+	}
+	if h.cfg.OnTruncate != nil {
+		h.cfg.OnTruncate(h.src, h.Position())
 	}
 	h.lastPos = event.Position{}
 	if _, err := h.f.Seek(0, io.SeekStart); err != nil {

@@ -46,10 +46,17 @@ type Config struct {
 	// ChunkBytes and ChunkEvents bound a chunk sent downstream.
 	ChunkBytes, ChunkEvents int
 	// OnTruncate, if set, is called when the file is found truncated, with
-	// the fingerprint its content had, how far it had been read and the
-	// marks taken in it: a copy of that content (copytruncate) can then be
+	// the Source of the content it had (its fingerprint, marks and
+	// delivered position) and the position every line before which has been
+	// handed downstream: a copy of that content (copytruncate) can then be
 	// read from there.
-	OnTruncate func(fp event.FingerprintValue, pos event.Position, marks []event.Position)
+	OnTruncate func(src *event.Source, pos event.Position)
+	// CommitStart makes the first event sent a skip event at the start
+	// position, so that the file is committed there in order behind every
+	// line handed downstream before it. The prospector asks for it when a
+	// file starts ahead of where the registry has it (a copy continuing
+	// content read, not yet delivered, under another inode).
+	CommitStart bool
 	// Encoding decodes the file's lines to UTF-8.
 	Encoding Encoding
 	// KeepBytes ships a UTF-8 file's lines as they are written, invalid
@@ -279,6 +286,11 @@ func (h *Harvester) Run(ctx context.Context) (err error) {
 	}
 	if !h.cfg.Encoding.utf16 && !h.cfg.Gzip {
 		h.src.Marks.Add(h.start) // checked by the prospector before it started us
+	}
+	if h.cfg.CommitStart {
+		if err := h.put(ctx, &event.Event{Skip: true, Flags: event.FlagCommit, Offset: h.start.Offset, End: h.start.Offset, Commit: h.start}); err != nil {
+			return err
+		}
 	}
 	if h.cfg.Pipeline != nil {
 		h.proc = h.cfg.Pipeline(h.src)

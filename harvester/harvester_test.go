@@ -276,8 +276,8 @@ func TestTruncatedAndRegrown(t *testing.T) {
 	src := &event.Source{Path: path}
 	fp, _ := event.HashHead(f, event.FingerprintSize)
 	src.Fingerprint.Store(fp)
-	h := New(Config{OnTruncate: func(fp event.FingerprintValue, pos event.Position, _ []event.Position) {
-		gotFP, gotPos = fp, pos
+	h := New(Config{OnTruncate: func(old *event.Source, pos event.Position) {
+		gotFP, gotPos = old.Fingerprint.Load(), pos
 		truncated <- struct{}{}
 	}}, src, f, event.Position{}, out, wake, nil, slog.Default())
 	ctx, cancel := context.WithCancel(t.Context())

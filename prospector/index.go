@@ -12,7 +12,10 @@ import (
 // copy, a rotated file compressed into a .gz, a file moved across
 // filesystems) resumes where the original stopped. It is fed by the registry
 // at start, by harvesters that stop, and by harvesters that find their file
-// truncated (from their goroutines: hence the mutex).
+// truncated (from their goroutines: hence the mutex). A harvester's position
+// is where it read to, every line before it handed downstream, which may be
+// ahead of delivery: the entry keeps the original's Source, whose Delivered
+// position is what a copy may be entered in the registry at.
 type contentIndex struct {
 	mu      sync.Mutex
 	entries fpSet[indexed]
@@ -21,14 +24,36 @@ type contentIndex struct {
 type indexed struct {
 	pos   event.Position
 	marks []event.Position // positions in the content before pos (see event.Marks)
+	src   *event.Source    // the content's, if read in this run; nil when pos is the registry's
 	at    time.Time
+}
+
+// delivered is how far the content is known delivered: pos itself when it
+// came from the registry.
+func (e indexed) delivered() event.Position {
+	if e.src == nil {
+		return e.pos
+	}
+	return e.src.Delivered()
 }
 
 func newContentIndex() *contentIndex {
 	return &contentIndex{entries: newFPSet[indexed]()}
 }
 
-func (ix *contentIndex) add(fp event.FingerprintValue, pos event.Position, marks []event.Position) {
+// add records that the content src read was handed downstream up to pos
+// (every line before pos is in the pipeline or delivered).
+func (ix *contentIndex) add(src *event.Source, pos event.Position) {
+	ix.put(src.Fingerprint.Load(), indexed{pos: pos, marks: src.Marks.Snapshot(), src: src})
+}
+
+// addDelivered records content the registry has delivered up to pos.
+func (ix *contentIndex) addDelivered(fp event.FingerprintValue, pos event.Position) {
+	ix.put(fp, indexed{pos: pos})
+}
+
+func (ix *contentIndex) put(fp event.FingerprintValue, e indexed) {
+	pos := e.pos
 	if fp.Len == 0 || pos.Offset == 0 {
 		return
 	}
@@ -37,7 +62,8 @@ func (ix *contentIndex) add(fp event.FingerprintValue, pos event.Position, marks
 	if old, ok := ix.entries.m[fp]; ok && old.pos.Offset > pos.Offset {
 		return // the furthest read wins
 	}
-	ix.entries.put(fp, indexed{pos: pos, marks: marks, at: time.Now()})
+	e.at = time.Now()
+	ix.entries.put(fp, e)
 }
 
 // lookup finds the position of content whose head h is. Entries taken while

@@ -20,13 +20,14 @@ import (
 )
 
 // Registry is what the prospector needs from the registry: resume positions,
-// and forgetting files that are gone.
+// entering files it has not seen, and forgetting files that are gone. It
+// never commits a delivered position: the acker alone does.
 type Registry interface {
 	Get(id string) (registry.Entry, bool)
-	// Commit records where a file started at its end (start_position:
-	// end) begins, so that a restart or a reload does not skip what is
-	// written after.
-	Commit(src *event.Source, pos event.Position)
+	// Seed enters a file the registry does not know at a position that is
+	// delivered or need not be (see registry.Registry.Seed); an existing
+	// entry is left as it is.
+	Seed(src *event.Source, pos event.Position) bool
 	Entries() []registry.Entry
 	Remove(id string)
 	LastWrite() time.Time
@@ -260,7 +261,7 @@ func (p *Prospector) Run(ctx context.Context) error {
 		p.since = time.Now() // first start: old rotated files are history
 	}
 	for _, e := range p.reg.Entries() {
-		p.index.add(event.FingerprintValue{Hash: e.Fingerprint, Len: e.FingerprintLen}, e.Position(), nil)
+		p.index.addDelivered(event.FingerprintValue{Hash: e.Fingerprint, Len: e.FingerprintLen}, e.Position())
 	}
 
 	tick := time.NewTicker(p.minScanFrequency())
@@ -362,7 +363,7 @@ func (p *Prospector) finish(f finished) {
 	}
 	p.open.Add(-1)
 	pos, fp := r.h.Position(), r.h.Source().Fingerprint.Load()
-	p.index.add(fp, pos, r.h.Source().Marks.Snapshot())
+	p.index.add(r.h.Source(), pos)
 	k := &known{pos: pos, fp: fp}
 	switch {
 	case errors.Is(f.err, harvester.ErrRemoved), errors.Is(f.err, harvester.ErrAbandoned):

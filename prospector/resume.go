@@ -9,26 +9,45 @@ import (
 
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/registry"
 )
 
 // How a file is started.
 type resume int
 
 const (
-	notNow  resume = iota // not now: a later scan decides
-	here                  // at the position given
-	fromEnd               // at its end, by start_position: end
+	notNow    resume = iota // not now: a later scan decides
+	fromEntry               // at its registry entry's position
+	fromKnown               // where this run's last harvester of it stopped
+	fromCopy                // where the content it continues was read to
+	fresh                   // new content, from its start
+	fromEnd                 // at its end, by start_position: end
 )
 
-// resumeAt decides where reading a file starts.
-func (p *Prospector) resumeAt(c candidate, ct content, hd *head, size int64) (event.Position, resume) {
+// plan is where a file starts being read, and where it may be entered in
+// the registry. The two differ when reading starts at lines handed
+// downstream (under this or another inode) but not yet delivered: the
+// harvester then commits its start in order behind them (CommitStart).
+type plan struct {
+	start event.Position
+	how   resume
+	// safe is delivered, or before start_position: nothing before it is
+	// to be shipped; never past start.
+	safe event.Position
+}
+
+// resumeAt decides where reading a file starts. entry is the file's
+// registry entry, if it has one.
+func (p *Prospector) resumeAt(c candidate, ct content, hd *head, size int64, entry *registry.Entry) plan {
 	// 1. This file, by identity: from this run, else from the registry,
 	// trusted only while its head and the line before the offset match.
 	var prev *known
+	how := fromKnown
 	if k := p.known[c.id]; k != nil {
 		prev = k
-	} else if e, ok := p.reg.Get(c.id.String()); ok {
-		prev = &known{pos: e.Position(), fp: event.FingerprintValue{Hash: e.Fingerprint, Len: e.FingerprintLen}}
+	} else if entry != nil {
+		prev = &known{pos: entry.Position(), fp: event.FingerprintValue{Hash: entry.Fingerprint, Len: entry.FingerprintLen}}
+		how = fromEntry
 	}
 	if prev != nil && prev.fp.Len == 0 && prev.pos.Offset == 0 {
 		// Seen empty (a file just created: a copy or a .gz being
@@ -44,7 +63,15 @@ func (p *Prospector) resumeAt(c candidate, ct content, hd *head, size int64) (ev
 		case !ct.check(prev.pos):
 			p.log.Warn("file changed before its committed offset (truncated and rewritten), reading from the start", "path", c.path, "offset", prev.pos.Offset)
 		default:
-			return prev.pos, here
+			safe := prev.pos
+			if how == fromKnown {
+				// Read to there; delivered as far as the entry says.
+				safe = event.Position{}
+				if entry != nil && entry.Offset <= prev.pos.Offset {
+					safe = entry.Position()
+				}
+			}
+			return plan{start: prev.pos, how: how, safe: safe}
 		}
 	}
 	// 2. A copy of content a running harvester is still reading: wait
@@ -62,7 +89,7 @@ func (p *Prospector) resumeAt(c candidate, ct content, hd *head, size int64) (ev
 		return false
 	}) {
 		p.log.Debug("copy of a file still being read, waiting", "path", c.path, "original", original.path)
-		return event.Position{}, notNow
+		return plan{}
 	}
 	// 3. Content read before under another inode (copytruncate, rotated
 	// and compressed, moved): continue where it stopped.
@@ -71,7 +98,7 @@ func (p *Prospector) resumeAt(c candidate, ct content, hd *head, size int64) (ev
 		case ct.gz || e.pos.Offset <= size:
 			if ct.check(e.pos) {
 				p.log.Info("file continues known content", "path", c.path, "offset", e.pos.Offset)
-				return e.pos, here
+				return copyPlan(ct, e.pos, e.delivered(), size)
 			}
 		default:
 			// Shorter than what was read of the original: a copy taken
@@ -79,26 +106,43 @@ func (p *Prospector) resumeAt(c candidate, ct content, hd *head, size int64) (ev
 			// the original's bytes where it ends.
 			if pos, ok := ct.resumeCopy(e.marks, size); ok {
 				p.log.Info("file is a copy of content already read", "path", c.path, "size", size, "offset", pos.Offset)
-				return pos, here
+				return copyPlan(ct, pos, e.delivered(), size)
 			}
 			p.log.Info("file starts like content read before but is not a copy of it, reading from the start", "path", c.path)
 		}
 	}
-	// 4. New content.
-	if c.rotated && c.fi.ModTime().Before(p.since) {
-		return event.Position{}, notNow // an old rotated file: history, not ours
+	// 4. New content. A file the registry knows (entered when found, even
+	// if it could not be read at once) is the agent's, however old.
+	if c.rotated && c.fi.ModTime().Before(p.since) && entry == nil {
+		return plan{} // an old rotated file: history, not ours
 	}
-	if p.firstRun && p.started && c.in.cfg.StartPosition == config.StartEnd && !c.rotated && !ct.gz {
+	if p.firstRun && p.started && c.in.cfg.StartPosition == config.StartEnd && !c.rotated && !ct.gz && entry == nil {
 		// Files present at start with start_position: end begin at their
 		// end; files that appear later are read whole.
-		end, err := endOfLastLine(ct.f, size)
+		endAt, err := endOfLastLine(ct.f, size)
 		if err != nil {
 			p.log.Error("cannot read file, will retry", "path", c.path, "err", err)
-			return event.Position{}, notNow
+			return plan{}
 		}
-		return event.Position{Offset: end, TailLen: -1}, fromEnd
+		end := event.Position{Offset: endAt, TailLen: -1}
+		return plan{start: end, how: fromEnd, safe: end}
 	}
-	return event.Position{}, here
+	return plan{how: fresh}
+}
+
+// copyPlan starts a copy at start, where its original was read to, and
+// enters it where the original is delivered (delivered), or at start if
+// that is before, or at its beginning when the delivered position is not in
+// the copy: never ahead of what Kafka acknowledged of the original.
+func copyPlan(ct content, start, delivered event.Position, size int64) plan {
+	pl := plan{start: start, how: fromCopy}
+	switch {
+	case delivered.Offset >= start.Offset:
+		pl.safe = start
+	case (ct.gz || delivered.Offset <= size) && ct.check(delivered):
+		pl.safe = delivered
+	}
+	return pl
 }
 
 // copyOfRunning reports whether the file c (size bytes, whose head matches

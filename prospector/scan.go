@@ -13,6 +13,7 @@ import (
 
 	"github.com/logship/logship/event"
 	"github.com/logship/logship/harvester"
+	"github.com/logship/logship/registry"
 )
 
 // candidate is a matched file that may need a harvester.
@@ -104,6 +105,7 @@ func (p *Prospector) start(ctx context.Context, todo []candidate) {
 		}
 		if lim := c.in.cfg.HarvesterLimit; lim > 0 && c.in.open >= lim {
 			p.waiting++
+			p.enterWaiting(c)
 			continue
 		}
 		p.consider(ctx, c)
@@ -269,16 +271,27 @@ func (p *Prospector) watch(w *fsnotify.Watcher, dirs map[string]bool) {
 	}
 }
 
-// consider opens a candidate, decides where to start reading and starts its
-// harvester, or leaves it for a later scan.
-func (p *Prospector) consider(ctx context.Context, c candidate) {
+// opened is a candidate opened and planned: where it starts, as its
+// harvester's Source.
+type opened struct {
+	f     *os.File
+	ct    content
+	size  int64
+	src   *event.Source
+	entry *registry.Entry
+	pl    plan
+}
+
+// openCandidate opens a candidate and decides where it starts; nil when it cannot
+// be read now (a later scan decides).
+func (p *Prospector) openCandidate(c candidate) *opened {
 	f, err := os.Open(c.path)
 	if err != nil {
 		if p.warned[c.path] != err.Error() {
 			p.log.Error("cannot open file, will retry", "path", c.path, "err", err)
 			p.warned[c.path] = err.Error()
 		}
-		return
+		return nil
 	}
 	delete(p.warned, c.path)
 	// Identity from the open file, not the earlier stat: the path may
@@ -286,54 +299,62 @@ func (p *Prospector) consider(ctx context.Context, c candidate) {
 	ofi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return
+		return nil
 	}
 	if !sameID(ofi, c.id) {
 		f.Close()
-		return // replaced since the glob: the next scan sees the new file
+		return nil // replaced since the glob: the next scan sees the new file
 	}
 	ct := content{f: f, gz: p.gzipCandidate(c) && isGzip(f)}
 	if ct.gz && !gzipComplete(f) {
 		f.Close()
 		p.log.Debug("compressed file incomplete (still being written?), waiting", "path", c.path)
-		return
+		return nil
 	}
 	hd, err := ct.head(event.FingerprintSize)
 	if err != nil {
 		f.Close()
 		p.log.Error("cannot read file, will retry", "path", c.path, "err", err)
-		return
+		return nil
 	}
-	fp := hd.full
-	start, how := p.resumeAt(c, ct, hd, ofi.Size())
-	if how == notNow {
+	o := &opened{f: f, ct: ct, size: ofi.Size()}
+	if e, ok := p.reg.Get(c.id.String()); ok {
+		o.entry = &e
+	}
+	o.pl = p.resumeAt(c, ct, hd, o.size, o.entry)
+	if o.pl.how == notNow {
 		f.Close()
+		return nil
+	}
+	o.src = &event.Source{ID: c.id.String(), Path: c.path, Dev: c.id.dev, Inode: c.id.ino, Input: c.in.meta}
+	o.src.Fingerprint.Store(hd.full)
+	return o
+}
+
+// enterWaiting enters in the registry a file harvester_limit holds back,
+// if the registry does not know it yet: once rotated, or after a restart,
+// a file the registry does not know may be taken for history.
+func (p *Prospector) enterWaiting(c candidate) {
+	if _, ok := p.reg.Get(c.id.String()); ok || p.known[c.id] != nil {
 		return
 	}
-	src := &event.Source{ID: c.id.String(), Path: c.path, Dev: c.id.dev, Inode: c.id.ino, Input: c.in.meta}
-	src.Fingerprint.Store(fp)
-	switch e, inReg := p.reg.Get(src.ID); {
-	case how == fromEnd:
-		// Nothing before its end is to be shipped: that much is
-		// delivered, so a restart or a reload starts there too.
-		p.reg.Commit(src, start)
-	case inReg && !ct.gz && start.Offset < e.Offset:
-		// Truncated or replaced: the registry's offset is another
-		// content's. The file starts over here, and whatever the old
-		// content still has in flight must not put it back.
-		p.reg.Remove(src.ID)
-		p.reg.Commit(src, start)
-	case !inReg:
-		// A file not known yet, and now read: known from now on, and on
-		// disk as soon as this scan's files are started (see start), so
-		// that after a crash it is finished, even rotated, rather than
-		// taken for history (a rotated file the registry does not know
-		// and that was written before the registry's last write is
-		// history).
-		p.reg.Commit(src, start)
-		p.newFiles = true
+	if o := p.openCandidate(c); o != nil {
+		p.enter(o.src, o.entry, o.pl)
+		o.f.Close()
 	}
-	if !ct.gz && start.Offset == ofi.Size() {
+}
+
+// consider opens a candidate, decides where to start reading and starts its
+// harvester, or leaves it for a later scan.
+func (p *Prospector) consider(ctx context.Context, c candidate) {
+	o := p.openCandidate(c)
+	if o == nil {
+		return
+	}
+	f, ct, src, start := o.f, o.ct, o.src, o.pl.start
+	fp := src.Fingerprint.Load()
+	commitStart := p.enter(src, o.entry, o.pl)
+	if !ct.gz && start.Offset == o.size && !commitStart {
 		// Read to its end before: no harvester (and no fd) until it grows.
 		f.Close()
 		p.known[c.id] = &known{pos: start, fp: fp}
@@ -341,6 +362,7 @@ func (p *Prospector) consider(ctx context.Context, c candidate) {
 	}
 	hcfg := c.in.hcfg
 	hcfg.Gzip = ct.gz
+	hcfg.CommitStart = commitStart
 	hcfg.Gate = p.gate
 	r := &running{wake: make(chan struct{}, 1), path: c.path, id: c.id, input: c.in.meta.Index}
 	r.h = harvester.New(hcfg, src, f, start, p.out, r.wake, c.in.stats, p.baseLog)
@@ -367,6 +389,31 @@ func (p *Prospector) consider(ctx context.Context, c candidate) {
 		default:
 		}
 	}()
+}
+
+// enter makes the registry hold src where the plan says it is safe, and
+// reports whether the harvester must commit its start through the pipeline
+// (it starts past that). The registry's own entry for the file stays while
+// the file is read on from it; an entry for other content with the same
+// identity (reused inode, truncated while closed) is forgotten first, with
+// whatever its harvesters still have in flight. A file the registry did not
+// know is written to disk with this scan (see start), so that after a crash
+// it is finished, even rotated, rather than taken for history.
+func (p *Prospector) enter(src *event.Source, entry *registry.Entry, pl plan) bool {
+	switch {
+	case pl.how == fromEntry:
+		src.SetDelivered(pl.start)
+		return false
+	case entry != nil && pl.how == fromKnown:
+		src.SetDelivered(entry.Position())
+		return pl.start != entry.Position()
+	case entry != nil:
+		p.reg.Remove(src.ID)
+	}
+	if p.reg.Seed(src, pl.safe) {
+		p.newFiles = true
+	}
+	return pl.start != pl.safe
 }
 
 func sameID(fi os.FileInfo, id fileID) bool {

@@ -1,12 +1,15 @@
 // Package registry keeps each file's committed offset: the end of the last
 // line that, with every line before it, Kafka has acknowledged. The spooler's
-// acker advances it; the prospector reads it to resume; it is written to disk
+// acker is the one writer that advances it (Commit); the prospector reads it
+// to resume, enters files it has not seen yet (Seed, which never moves an
+// entry) and forgets files that are gone (Remove); it is written to disk
 // atomically (temp file, fsync, rename, fsync of the directory) every
 // flush_interval when it has changed, and once more at shutdown after the
 // output has drained.
 //
 //	spooler (acks) ──Commit──▶ registry ──Flush──▶ registry.json
-//	prospector ◀──Get────────┘
+//	prospector ──Seed, Remove──▶ │
+//	prospector ◀──Get────────────┘
 package registry
 
 import (
@@ -240,15 +243,39 @@ func (r *Registry) Entries() []Entry {
 	return out
 }
 
-// Commit records that src has been delivered up to pos, with the
-// fingerprint src has (each content of a file has its own Source). A Source
-// whose entry was removed commits nothing.
+// Commit records that src has been delivered up to pos: pos is the end of
+// the last line such that it and every line of src before it were
+// acknowledged by Kafka (or committed in a transaction). Only the acker
+// calls it: it is the one writer of delivered positions. A Source whose
+// entry was removed commits nothing.
 func (r *Registry) Commit(src *event.Source, pos event.Position) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if src.Forgotten.Load() {
 		return
 	}
+	r.put(src, pos)
+	src.SetDelivered(pos)
+}
+
+// Seed enters a file the registry does not know yet, at pos: the start of
+// new content, where start_position: end begins, or how far the content a
+// copy continues is delivered. It never changes an entry that exists, so it
+// can never move a file past lines read but not yet acknowledged: only
+// Commit moves entries forward, and a stale entry (another content with the
+// same identity) is Removed first. It reports whether it entered src.
+func (r *Registry) Seed(src *event.Source, pos event.Position) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.entries[src.ID]; ok {
+		return false
+	}
+	r.put(src, pos)
+	src.SetDelivered(pos)
+	return true
+}
+
+func (r *Registry) put(src *event.Source, pos event.Position) {
 	e := EntryFor(src, pos)
 	e.src = src
 	r.entries[src.ID] = &e
