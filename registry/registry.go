@@ -377,16 +377,18 @@ func writeAtomic(path string, data []byte) error {
 		return fmt.Errorf("create registry temp file: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
+	// The file's errors name it already (write PATH: no space left on
+	// device): returned as they are.
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
-		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return fmt.Errorf("fsync %s: %w", tmp.Name(), err)
+		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp.Name(), err)
+		return err
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("rename registry into place: %w", err)

@@ -2,9 +2,12 @@ package registry
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -255,5 +258,38 @@ func TestCreateAtStart(t *testing.T) {
 	}
 	if err := r2.Create(); err != nil { // there is one: nothing to do
 		t.Fatal(err)
+	}
+}
+
+// A write that fails (a full disk, here a 4 KiB tmpfs of the test's own)
+// is an error naming the file once, and the registry stays dirty for the
+// next try.
+func TestWriteErrorNamesTheFileOnce(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", dir).CombinedOutput(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("cannot mount a tmpfs of the test's own: %v: %s", err, out)
+		}
+		t.Skipf("needs root to mount a small tmpfs: %v", err)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
+	r, err := Open(filepath.Join(dir, "registry.json"), time.Second, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		r.Commit(&event.Source{ID: fmt.Sprintf("1:%d", i), Path: fmt.Sprintf("/var/log/app-%d.log", i)}, event.Position{Offset: 10})
+	}
+	err = r.Flush()
+	if err == nil {
+		t.Fatal("a registry of 200 files was written to a 4 KiB filesystem")
+	}
+	msg := err.Error()
+	tmp := regexp.MustCompile(`\S*registry\.json\.tmp-\d+`).FindString(msg)
+	if !strings.Contains(msg, "no space left on device") || tmp == "" || strings.Count(msg, tmp) != 1 {
+		t.Fatalf("error %q: want the temp file named once and the cause", msg)
+	}
+	if err := r.Flush(); err == nil {
+		t.Fatal("the failed write was not tried again: the registry was no longer dirty")
 	}
 }

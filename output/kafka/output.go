@@ -13,7 +13,6 @@ import (
 
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/event"
-	"github.com/logship/logship/internal/backoff"
 	"github.com/logship/logship/internal/ratelog"
 	"github.com/logship/logship/spooler"
 )
@@ -267,7 +266,7 @@ func (o *Output) Run(ctx context.Context) error {
 
 func (o *Output) connect(ctx context.Context) (sarama.AsyncProducer, sarama.Client, error) {
 	for attempt := 1; ; attempt++ {
-		wait := backoff.Delay(500*time.Millisecond, 30*time.Second, attempt)
+		wait := o.retryBackoff(attempt) // retry.backoff doubling to retry.max_backoff, as the README says
 		p, cl, err := o.newPro()
 		if err == nil {
 			o.log.Info("connected to kafka", "hosts", o.cfg.Hosts, "topic", o.cfg.Topic,

@@ -11,7 +11,6 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/logship/logship/internal/backoff"
 	"github.com/logship/logship/registry"
 )
 
@@ -35,7 +34,7 @@ func (o *Output) connectAndRestore(ctx context.Context) (sarama.AsyncProducer, s
 		if isFenced(err) {
 			return nil, nil, nil, o.fencedError(err)
 		}
-		wait := backoff.Delay(500*time.Millisecond, 30*time.Second, attempt)
+		wait := o.retryBackoff(attempt) // retry.backoff doubling to retry.max_backoff, as the README says
 		o.log.Warn("reading the file positions from kafka failed, retrying", "offsets_topic", o.cfg.OffsetsTopic, "err", err, "retry_in", wait)
 		select {
 		case <-ctx.Done():
