@@ -262,11 +262,43 @@ func TestCloseDrains(t *testing.T) {
 	}
 }
 
-func TestCancel(t *testing.T) {
-	s := New(Config{MaxEvents: 1, MaxBytes: 1, BatchEvents: 1, FlushInterval: time.Hour}, &publisher{}, &committed{})
+// blockingPublisher takes nothing: Publish waits for ctx.
+type blockingPublisher struct{ entered chan struct{} }
+
+func (p *blockingPublisher) Publish(ctx context.Context, b *Batch) error {
+	p.entered <- struct{}{}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A Run blocked in Publish (the output cannot take more) returns
+// ctx.Err() once ctx is cancelled, having committed nothing, and a
+// harvester's send blocked on the full spooler is not taken.
+func TestCancelWhilePublishBlocks(t *testing.T) {
+	pub := &blockingPublisher{entered: make(chan struct{}, 1)}
+	com := &committed{off: make(map[string]int64)}
+	s := New(Config{MaxEvents: 2, MaxBytes: 1 << 20, BatchEvents: 2, FlushInterval: time.Hour}, pub, com)
 	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	src := &event.Source{ID: "a"}
+	s.In() <- chunk(src, 0, 2) // a full batch: published at once
+	<-pub.entered
+	select {
+	case s.In() <- chunk(src, 20, 1):
+		t.Fatal("the spooler took a chunk while blocked in Publish")
+	case err := <-done:
+		t.Fatalf("Run returned %v before its context was cancelled", err)
+	default:
+	}
 	cancel()
-	if err := s.Run(ctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Run = %v", err)
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v, want context.Canceled", err)
+	}
+	if off := com.get("a"); off != 0 {
+		t.Fatalf("offset %d committed for a batch nobody acknowledged", off)
+	}
+	if st := s.Stats(); st.QueuedEvents != 2 {
+		t.Fatalf("%d events queued, want the 2 taken", st.QueuedEvents)
 	}
 }
