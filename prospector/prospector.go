@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/event"
 	"github.com/logship/logship/harvester"
+	"github.com/logship/logship/internal/backoff"
 	"github.com/logship/logship/registry"
 )
 
@@ -54,6 +56,9 @@ type running struct {
 	aliases []string // other paths byPath routes to it (it was renamed)
 	id      fileID
 	input   int
+	// failures is how many harvesters of the file failed (panicked or
+	// could not read) in a row before this one.
+	failures int
 }
 
 // poke wakes the harvester waiting at its file's end; a wake already
@@ -69,9 +74,17 @@ func (r *running) poke() {
 type known struct {
 	pos      event.Position
 	fp       event.FingerprintValue
-	retry    bool // start again at the next scan, whatever the size
+	retry    bool // start again once retryAt has passed, whatever the size
 	finished bool // a compressed file read to its end: never again
+	// failures counts the harvesters of the file that failed in a row;
+	// each failure doubles the wait before the next (retryAt).
+	failures int
+	retryAt  time.Time
 }
+
+// maxRetryWait bounds the wait before a file whose harvesters keep
+// failing is tried again.
+const maxRetryWait = 5 * time.Minute
 
 type finished struct {
 	r   *running
@@ -374,12 +387,28 @@ func (p *Prospector) finish(f finished) {
 	case errors.Is(f.err, harvester.ErrInactive), errors.Is(f.err, harvester.ErrEOF), errors.Is(f.err, harvester.ErrRenamed):
 		p.log.Debug("file closed", "path", r.path, "offset", pos.Offset, "why", f.err)
 	case errors.Is(f.err, context.Canceled):
-	case errors.Is(f.err, harvester.ErrPanic):
-		p.log.Error("harvester panicked; the file is retried at the next scan", "path", r.path, "offset", pos.Offset, "err", f.err)
-		k.retry = true
-	case f.err != nil:
-		p.log.Error("harvester failed, will retry", "path", r.path, "err", f.err)
-		k.retry = true
+	case errors.Is(f.err, harvester.ErrPanic), f.err != nil:
+		p.retryLater(r, k, f.err)
 	}
 	p.known[r.id] = k
+}
+
+// retryLater schedules a file whose harvester failed to be tried again
+// after a wait that doubles with each failure in a row (from its input's
+// scan_frequency to maxRetryWait). The first failure is logged whole (a
+// panic with its stack); the ones after it in one line each.
+func (p *Prospector) retryLater(r *running, k *known, err error) {
+	k.retry, k.failures = true, r.failures+1
+	wait := backoff.Delay(p.inputs[r.input].cfg.ScanFrequency.D(), maxRetryWait, k.failures)
+	k.retryAt = time.Now().Add(wait)
+	panicked := errors.Is(err, harvester.ErrPanic)
+	switch {
+	case k.failures == 1 && panicked:
+		p.log.Error("harvester panicked; the file is retried from its last line sent", "path", r.path, "retry_in", wait, "err", err)
+	case k.failures == 1:
+		p.log.Error("harvester failed, will retry", "path", r.path, "retry_in", wait, "err", err)
+	default:
+		msg, _, _ := strings.Cut(err.Error(), "\n") // without the stack logged the first time
+		p.log.Error("harvester failed again, will retry", "path", r.path, "failures", k.failures, "retry_in", wait, "err", msg)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -559,8 +560,9 @@ func (p *panicky) Pending() (event.Position, bool) { return event.Position{}, fa
 func (p *panicky) Events() []event.Event           { e := p.out; p.out = nil; return e }
 
 // A panic in one file's harvester is that file's failure: it is logged with
-// the path and counted, the file is retried at later scans, and the other
-// files keep shipping.
+// the path and counted, the file is retried at later scans, each wait twice
+// the one before, its stack logged the first time only, and the other files
+// keep shipping.
 func TestHarvesterPanicIsolated(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir+"/bad.log", "PANIC")
@@ -599,8 +601,23 @@ func TestHarvesterPanicIsolated(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if s := logs.String(); !strings.Contains(s, "harvester panicked") || !strings.Contains(s, "bad.log") || !strings.Contains(s, "processor bug") {
+	s := logs.String()
+	if !strings.Contains(s, "harvester panicked") || !strings.Contains(s, "bad.log") || !strings.Contains(s, "processor bug") {
 		t.Fatalf("the panic is not logged with its file:\n%s", s)
+	}
+	if n := strings.Count(s, "[running]"); n != 1 {
+		t.Fatalf("%d stacks logged for %d panics of one file, want 1:\n%s", n, p.InputStats()[0].Panics.Load(), s)
+	}
+	var waits []time.Duration
+	for _, m := range regexp.MustCompile(`retry_in=(\S+)`).FindAllStringSubmatch(s, -1) {
+		d, err := time.ParseDuration(m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		waits = append(waits, d)
+	}
+	if len(waits) < 3 || waits[1] != 2*waits[0] || waits[2] != 2*waits[1] {
+		t.Fatalf("waits before retrying the panicking file %v, want each twice the one before", waits)
 	}
 }
 
@@ -740,5 +757,25 @@ func TestCopyOfTruncatedOriginalWaits(t *testing.T) {
 	write(t, app, numbered("c", 0, 10)...)
 	if !candidate("copy.1", data) {
 		t.Fatal("the copy of a file truncated under its harvester was taken for new content")
+	}
+}
+
+// The paths whose open failed are remembered only while they exist: a node
+// where unreadable files come and go does not grow the prospector.
+func TestWarnedPathsForgottenWhenGone(t *testing.T) {
+	dir := t.TempDir()
+	p, err := New(nil, make(chan *event.Chunk), registryIn(t, dir), slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := filepath.Join(dir, "still-there.log")
+	write(t, kept, "x")
+	for i := range 100 {
+		p.warned[filepath.Join(dir, fmt.Sprintf("gone-%d.log", i))] = "permission denied"
+	}
+	p.warned[kept] = "permission denied"
+	p.clean(map[fileID]bool{})
+	if len(p.warned) != 1 || p.warned[kept] == "" {
+		t.Fatalf("after a complete scan, %d paths remembered as unreadable, want only the one that exists", len(p.warned))
 	}
 }

@@ -2,6 +2,7 @@ package prospector
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -125,10 +126,10 @@ func (p *Prospector) needsHarvester(c candidate) bool {
 		if k.finished {
 			return false
 		}
-		if !k.retry && k.pos.Offset == c.fi.Size() {
-			return false
+		if k.retry {
+			return !time.Now().Before(k.retryAt)
 		}
-		return true
+		return k.pos.Offset != c.fi.Size()
 	}
 	if older := c.in.cfg.IgnoreOlder.D(); older > 0 && time.Since(c.fi.ModTime()) > older {
 		if _, ok := p.reg.Get(c.id.String()); !ok {
@@ -148,6 +149,11 @@ func (p *Prospector) clean(seen map[fileID]bool) {
 	for id := range p.known {
 		if !seen[id] {
 			delete(p.known, id) // gone: its inode may be reused
+		}
+	}
+	for path := range p.warned {
+		if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+			delete(p.warned, path) // gone: logged again should it come back unreadable
 		}
 	}
 	cleanRemoved, inactive := true, time.Duration(0)
@@ -365,6 +371,9 @@ func (p *Prospector) consider(ctx context.Context, c candidate) {
 	hcfg.CommitStart = commitStart
 	hcfg.Gate = p.gate
 	r := &running{wake: make(chan struct{}, 1), path: c.path, id: c.id, input: c.in.meta.Index}
+	if k := p.known[c.id]; k != nil {
+		r.failures = k.failures
+	}
 	r.h = harvester.New(hcfg, src, f, start, p.out, r.wake, c.in.stats, p.baseLog)
 	p.running[c.id], p.byPath[c.path] = r, r
 	c.in.open++
