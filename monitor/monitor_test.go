@@ -1,9 +1,15 @@
 package monitor
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -144,5 +150,56 @@ func TestLoopback(t *testing.T) {
 		if got := Loopback(addr); got != want {
 			t.Errorf("Loopback(%q) = %v", addr, got)
 		}
+	}
+}
+
+// The endpoint serves MaxConnections clients at once: one more is not
+// answered until one of them goes, then it is.
+func TestServeBoundsConnections(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- Serve(ctx, l, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") }), slog.Default())
+	}()
+	get := func(c net.Conn, deadline time.Duration) error {
+		if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+			return err
+		}
+		_ = c.SetReadDeadline(time.Now().Add(deadline))
+		_, err := http.ReadResponse(bufio.NewReader(c), nil)
+		return err
+	}
+	var held []net.Conn
+	for range MaxConnections {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := get(c, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c) // kept alive: it holds its place
+	}
+	extra, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	if err := get(extra, 300*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("connection %d answered (%v) while %d were open", MaxConnections+1, err, MaxConnections)
+	}
+	held[0].Close()
+	_ = extra.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := http.ReadResponse(bufio.NewReader(extra), nil); err != nil {
+		t.Fatalf("connection %d not answered once a place was free: %v", MaxConnections+1, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
