@@ -175,6 +175,7 @@ loop:
 		}
 	}
 	notify("STOPPING=1")
+	connected := mon.Snapshot().KafkaConnected // as it was while running: a stopped output is not connected
 	left := p.stop(ctx)
 	mon.Detach()
 	// The registry's last state.
@@ -184,8 +185,12 @@ loop:
 		runErr = errors.Join(runErr, fmt.Errorf("final registry write: %w", err))
 	}
 	// unacknowledged: events read and not delivered, to be read again at
-	// the next start; 0 after a clean stop.
-	attrs := append([]any{"unacknowledged", left}, prog.attrs(mon.Snapshot())...)
+	// the next start; 0 after a clean stop. The counters are the run's
+	// totals (a fresh progress has seen nothing), not what moved since the
+	// last progress line.
+	final := mon.Snapshot()
+	final.KafkaConnected = connected
+	attrs := append([]any{"unacknowledged", left}, (&progress{peak: prog.peak}).attrs(final)...)
 	if left == 0 {
 		log.Info("logship stopped", attrs...)
 		return runErr

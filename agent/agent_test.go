@@ -250,9 +250,9 @@ func TestProduceErrorsFor10s(t *testing.T) {
 // The broker's listener is gone for 10 s (the broker is closed and started
 // again on the same port and data): every line arrives afterwards.
 func TestBrokerGoneFor10s(t *testing.T) {
-	port := kafkatest.FreePort(t)
 	data := t.TempDir()
-	kc := kafkatest.StartOn(t, port, kfake.DataDir(data))
+	kc := kafkatest.StartOn(t, 0, kfake.DataDir(data))
+	port := kc.Port() // the restarted broker listens here again
 	gate := kafkatest.NewGate(nil)
 	gate.Install(kc)
 	faultRun(t, kc, gate, func() *kafkatest.Cluster {

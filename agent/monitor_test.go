@@ -166,9 +166,9 @@ func TestReadinessFollowsBroker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for the broker probe")
 	}
-	port := kafkatest.FreePort(t)
 	data := t.TempDir()
-	kc := kafkatest.StartOn(t, port, kfake.DataDir(data))
+	kc := kafkatest.StartOn(t, 0, kfake.DataDir(data))
+	port := kc.Port() // the restarted broker listens here again
 	dir := t.TempDir()
 	cfg := withHTTP(t, testConfig(dir, kc.Addr))
 	cfg.Output.Kafka.Retry.MaxBackoff = config.Duration(time.Second)

@@ -122,9 +122,9 @@ rotated_files: ["%[1]s/app.log.*"]`)
 // produce requests failing for 10 s: every line once, the registry at the
 // end.
 func TestExactlyOnceOutage(t *testing.T) {
-	port := kafkatest.FreePort(t)
 	data := t.TempDir()
-	kc := kafkatest.StartOn(t, port, kfake.DataDir(data))
+	kc := kafkatest.StartOn(t, 0, kfake.DataDir(data))
+	port := kc.Port() // the restarted broker listens here again
 	r := newExactlyOnceRig(t, kc, `paths: ["%s/*.log"]`)
 	app := r.begin("a.log", 0, 1000)
 

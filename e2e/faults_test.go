@@ -284,9 +284,9 @@ func TestFaultBrokerGone60s(t *testing.T) {
 		t.Skip("a minute-long outage")
 	}
 	plainBinary(t) // the memory bound is measured here: the backlog grows for a minute
-	port := kafkatest.FreePort(t)
 	data := t.TempDir()
-	kc := kafkatest.StartOn(t, port, kfake.DataDir(data))
+	kc := kafkatest.StartOn(t, 0, kfake.DataDir(data))
+	port := kc.Port() // the restarted broker listens here again
 	gate := kafkatest.NewGate(nil)
 	gate.Install(kc)
 	fc := runFault(t, kc, gate, "", 50*time.Second, func(fc *faultCase) {

@@ -70,9 +70,9 @@ type model struct {
 
 func runModel(t *testing.T, seed uint64, ops int) {
 	t.Logf("seed %d (replay with -model.seed=%d)", seed, seed)
-	port := kafkatest.FreePort(t)
 	data := t.TempDir()
-	kc := kafkatest.StartOn(t, port, kfake.DataDir(data), kfake.DefaultNumPartitions(1))
+	kc := kafkatest.StartOn(t, 0, kfake.DataDir(data), kfake.DefaultNumPartitions(1))
+	port := kc.Port() // the restarted broker listens here again
 	r := newRigWith(t, kc, `paths: ["%[1]s/*.log"]
 rotated_files: ["%[1]s/*.log.*"]
 decompress: auto`, "")

@@ -24,62 +24,64 @@ type Cluster struct {
 	Acks *Acks
 }
 
-// Start runs a kfake broker on a free loopback port, closed when the test ends.
+// Start runs a kfake broker on a loopback port the kernel chooses, closed
+// when the test ends.
 func Start(t testing.TB, opts ...kfake.Opt) *Cluster {
 	t.Helper()
-	return StartOn(t, FreePort(t), opts...)
+	return StartOn(t, 0, opts...)
 }
 
-// StartOn runs a kfake broker on port; with kfake.DataDir a broker closed
-// and started again on the same port keeps its records.
+// StartOn runs a kfake broker on port (0: one the kernel chooses); with
+// kfake.DataDir a broker closed and started again on the same port (see
+// Port) keeps its records.
 func StartOn(t testing.TB, port int, opts ...kfake.Opt) *Cluster {
 	t.Helper()
-	acks := NewAcks()
-	opts = append([]kfake.Opt{kfake.Ports(port), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3), kfake.ListenFn(acks.listen)}, opts...)
-	c, err := kfake.NewCluster(opts...)
-	if err != nil {
-		t.Fatalf("start kfake: %v", err)
-	}
-	t.Cleanup(c.Close)
-	return &Cluster{Cluster: c, Addr: "127.0.0.1:" + strconv.Itoa(port), Acks: acks}
+	return start(t, []int{port}, append([]kfake.Opt{kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3)}, opts...))
 }
 
-// StartBrokers runs a cluster of n kfake brokers on free loopback ports
-// (kfake.NumBrokers alone does not: one port makes one broker); Addr is the
-// first broker's.
+// StartBrokers runs a cluster of n kfake brokers on loopback ports the
+// kernel chooses (kfake.NumBrokers alone does not: one port makes one
+// broker); Addr is the first broker's.
 func StartBrokers(t testing.TB, n int, opts ...kfake.Opt) *Cluster {
 	t.Helper()
-	ports := make([]int, n)
-	for i := range ports {
-		ports[i] = FreePort(t)
-	}
-	acks := NewAcks()
-	opts = append([]kfake.Opt{kfake.Ports(ports...), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3), kfake.ListenFn(acks.listen)}, opts...)
-	c, err := kfake.NewCluster(opts...)
-	if err != nil {
-		t.Fatalf("start kfake: %v", err)
-	}
-	t.Cleanup(c.Close)
+	c := start(t, make([]int, n), append([]kfake.Opt{kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3)}, opts...))
 	if got := len(c.ListenAddrs()); got != n {
 		t.Fatalf("kfake runs %d brokers, want %d", got, n)
 	}
-	return &Cluster{Cluster: c, Addr: "127.0.0.1:" + strconv.Itoa(ports[0]), Acks: acks}
+	return c
 }
 
 // StartStrict runs a kfake broker that creates no topic on its own.
 func StartStrict(t testing.TB, opts ...kfake.Opt) *Cluster {
 	t.Helper()
-	port := FreePort(t)
+	return start(t, []int{0}, opts)
+}
+
+// start binds the brokers' ports itself (kfake listens on them at once):
+// no port is picked first and bound later, which another test could take
+// in between.
+func start(t testing.TB, ports []int, opts []kfake.Opt) *Cluster {
+	t.Helper()
 	acks := NewAcks()
-	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.Ports(port), kfake.ListenFn(acks.listen)}, opts...)...)
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.Ports(ports...), kfake.ListenFn(acks.listen)}, opts...)...)
 	if err != nil {
 		t.Fatalf("start kfake: %v", err)
 	}
 	t.Cleanup(c.Close)
-	return &Cluster{Cluster: c, Addr: "127.0.0.1:" + strconv.Itoa(port), Acks: acks}
+	return &Cluster{Cluster: c, Addr: c.ListenAddrs()[0], Acks: acks}
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
+// Port is the first broker's port: where a broker restarted with StartOn
+// must listen for clients to find it again.
+func (c *Cluster) Port() int {
+	_, p, _ := net.SplitHostPort(c.Addr)
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago. Only for
+// a listener the test cannot open itself: another process may take the port
+// before it is bound.
 func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -81,6 +81,7 @@ type Output struct {
 	failures                  atomic.Int64
 	lastDelivery              atomic.Int64 // unix nanoseconds
 	failLog                   *ratelog.Logger
+	deadLog                   *ratelog.Logger // dead letter writes that failed
 
 	// exactly_once (see txn.go): batches wait in txnQ for txnLoop; cur is
 	// the transaction whose results sarama returns.
@@ -150,8 +151,8 @@ func New(cfg config.Kafka, hostName string, log *slog.Logger) (*Output, error) {
 		idle:    make(chan struct{}, 1),
 		slots:   make(chan struct{}, cfg.MaxInFlight),
 		dropped: make(map[string]int64), deadLetter: make(map[string]int64),
-		failLog: ratelog.New(failEvery),
-		txnQ:    make(chan *batchState, cfg.MaxInFlight), restoredC: make(chan struct{}),
+		failLog: ratelog.New(failEvery), deadLog: ratelog.New(failEvery),
+		txnQ: make(chan *batchState, cfg.MaxInFlight), restoredC: make(chan struct{}),
 	}
 	switch {
 	case cfg.Idempotent != nil:

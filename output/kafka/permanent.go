@@ -148,28 +148,41 @@ func (o *Output) reject(st *batchState, e *event.Event, reason string, cause err
 
 // rejectLoop settles rejected events until Close: each is dropped or
 // written to the dead letter file (durably, before its offset may move),
-// counted and logged. Events still queued at Close stay unacknowledged.
+// counted and logged. An event whose dead letter cannot be written is kept
+// and tried again after retry.backoff, doubling to retry.max_backoff: it
+// holds its batch, and so its file's offset, until it is on disk. Events
+// still queued at Close stay unacknowledged.
 func (o *Output) rejectLoop() {
+	var failed []rejection
+	failures := 0
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
 	for {
 		select {
 		case <-o.stop:
 			return
 		case <-o.rejectAdd:
+		case <-retry.C:
 		}
 		o.rejectMu.Lock()
-		q := o.rejectQ
+		q := append(failed, o.rejectQ...)
 		o.rejectQ = nil
 		o.rejectMu.Unlock()
+		failed = nil
 		for _, r := range q {
-			o.settleRejected(r.st, r.e, r.reason, r.err)
+			if err := o.settle(&r); err != nil {
+				failed = append(failed, r)
+				continue
+			}
+			o.done(r.st)
 		}
+		retry.Stop()
+		if len(failed) == 0 {
+			failures = 0
+			continue
+		}
+		failures++
+		retry.Reset(o.retryBackoff(failures))
 	}
-}
-
-// settleRejected drops an event Kafka will never take or writes it to the
-// dead letter file; either way it is counted and logged, and its offset
-// may advance.
-func (o *Output) settleRejected(st *batchState, e *event.Event, reason string, cause error) {
-	o.settle(&rejection{st, e, reason, cause})
-	o.done(st)
 }

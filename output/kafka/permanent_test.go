@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,6 +23,7 @@ import (
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/event"
 	"github.com/logship/logship/internal/kafkatest"
+	"github.com/logship/logship/internal/testlog"
 	"github.com/logship/logship/spooler"
 )
 
@@ -216,5 +220,98 @@ func TestDeadLetterCap(t *testing.T) {
 	}
 	if recs := readDeadLetters(t, path); len(recs) == 0 || recs[len(recs)-1].Log.Offset != 19 {
 		t.Fatalf("the newest record is not in the current file: %+v", recs)
+	}
+}
+
+// smallDisk mounts a tmpfs of size bytes of the test's own at a new
+// directory and returns it.
+func smallDisk(t *testing.T, size int) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("cannot mount a tmpfs of the test's own: %v: %s", err, out)
+		}
+		t.Skipf("needs root to mount a small tmpfs: %v", err)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
+	return dir
+}
+
+// A dead letter that cannot be written (its disk is full) leaves its event
+// unsettled: the file's offset does not move past it and nothing is
+// counted as dropped, in either delivery mode (with exactly_once its
+// transaction is aborted and tried again). Once there is room, the write is
+// tried again, succeeds, every other line is in Kafka once, and the offset
+// moves to the end.
+func TestDeadLetterWriteFailureHoldsTheOffset(t *testing.T) {
+	for _, k := range []config.Kafka{kafkaCfg(config.CodecRaw), txnCfg("agent-dl")} {
+		t.Run(k.Delivery, func(t *testing.T) {
+			kc := kafkatest.Start(t)
+			disk := smallDisk(t, 64<<10)
+			filler := filepath.Join(disk, "filler")
+			if err := os.WriteFile(filler, make([]byte, 62<<10), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			k.Hosts = []string{kc.Addr}
+			k.MaxMessageBytes = 1000
+			k.DeadLetter.Path = filepath.Join(disk, "letter.ndjson")
+			k.Retry.Backoff, k.Retry.MaxBackoff = config.Duration(10*time.Millisecond), config.Duration(50*time.Millisecond)
+			logs := &testlog.Buffer{}
+			out, err := New(k, "h", slog.New(slog.NewTextHandler(logs, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			reg := &offsets{off: map[string]int64{}}
+			sp := spooler.New(spooler.Config{MaxEvents: 1000, MaxBytes: 1 << 24, BatchEvents: 100, FlushInterval: 20 * time.Millisecond}, out, reg)
+			ctx, cancel := context.WithCancel(t.Context())
+			var wg sync.WaitGroup
+			wg.Go(func() { _ = out.Run(ctx) })
+			wg.Go(func() { _ = sp.Run(ctx) })
+			defer func() { cancel(); out.Close(); wg.Wait() }()
+			src := &event.Source{ID: "1:1", Path: "/logs/a.log", Input: &event.Input{Type: "log"}}
+			var off int64
+			c := &event.Chunk{}
+			for i := range 20 {
+				line := lineText(0, i)
+				if i == 9 {
+					line += strings.Repeat("#", 5000) // too large for Kafka, and for the disk's room
+				}
+				c.Events = append(c.Events, event.Event{Source: src, Line: []byte(line), Offset: off, End: off + int64(len(line)) + 1})
+				c.Bytes += len(line)
+				off += int64(len(line)) + 1
+			}
+			sp.In() <- c
+			if !k.ExactlyOnce() {
+				// The other lines are delivered meanwhile; in a
+				// transaction they wait with the one it cannot settle.
+				consumeExactlyOnce(t, kc.Addr, "logs", 19, rawValue)
+			}
+			waitUntil(t, "a dead letter write to fail", func() bool { return strings.Contains(logs.String(), "dead letter write failed") })
+			reg.mu.Lock()
+			held := reg.off[src.Path]
+			reg.mu.Unlock()
+			if held != 0 {
+				t.Fatalf("offset %d committed while line 9 is neither in Kafka nor in the dead letter file", held)
+			}
+			if st := out.Stats(); len(st.Dropped) != 0 || len(st.DeadLettered) != 0 {
+				t.Fatalf("dropped %v, dead-lettered %v while the dead letter could not be written", st.Dropped, st.DeadLettered)
+			}
+			if err := os.Remove(filler); err != nil {
+				t.Fatal(err)
+			}
+			waitUntil(t, "the offset at the end once the disk has room", func() bool {
+				reg.mu.Lock()
+				defer reg.mu.Unlock()
+				return reg.off[src.Path] == off
+			})
+			consumeExactlyOnce(t, kc.Addr, "logs", 19, rawValue, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+			if recs := readDeadLetters(t, k.DeadLetter.Path); len(recs) != 1 || !strings.HasPrefix(recs[0].Message, lineText(0, 9)) {
+				t.Fatalf("dead letters %+v, want line 9", recs)
+			}
+			if st := out.Stats(); st.DeadLettered[ReasonTooLarge] != 1 || len(st.Dropped) != 0 {
+				t.Fatalf("dropped %v, dead-lettered %v", st.Dropped, st.DeadLettered)
+			}
+		})
 	}
 }

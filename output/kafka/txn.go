@@ -266,7 +266,9 @@ func (o *Output) oneTxn(p sarama.AsyncProducer, group []*batchState) ([]*sarama.
 			meta := &st.metas[i]
 			if meta.rej != nil {
 				if !meta.settled {
-					o.settle(meta.rej)
+					if err := o.settle(meta.rej); err != nil {
+						return nil, fmt.Errorf("dead letter: %w", err) // aborted, and the group tried again
+					}
 					meta.settled = true
 				}
 				continue
@@ -360,15 +362,20 @@ func (o *Output) txnResult(pe *sarama.ProducerError) {
 	}
 }
 
-// settle writes a rejected event's dead letter (or drops it), counting and
-// logging it; in a transaction, before the commit that moves its offset.
-func (o *Output) settle(r *rejection) {
+// settle writes a rejected event's dead letter (or drops it, with
+// on_permanent_error: drop), counting and logging it; in a transaction,
+// before the commit that moves its offset. A dead letter that cannot be
+// written (a full disk) is an error and settles nothing: the event is
+// neither in Kafka nor on disk, so its offset must not move; the caller
+// tries again.
+func (o *Output) settle(r *rejection) error {
 	policy := config.PermanentDrop
 	if o.dead != nil {
 		policy = config.PermanentDeadLetter
 		if err := o.dead.write(r.e, o.cfg.Topic, r.reason, r.err); err != nil {
-			o.log.Error("dead letter write failed, event dropped", "path", r.e.Source.Path, "offset", r.e.Offset, "err", err)
-			policy = config.PermanentDrop
+			o.deadLog.Log(o.log, slog.LevelError, "dead letter write failed; the event waits, its file's offset does not move past it, and the write is tried again",
+				"dead_letter", o.cfg.DeadLetter.Path, "path", r.e.Source.Path, "offset", r.e.Offset, "err", err)
+			return err
 		}
 	}
 	o.rejectMu.Lock()
@@ -380,6 +387,7 @@ func (o *Output) settle(r *rejection) {
 	o.rejectMu.Unlock()
 	o.log.Warn("event rejected by kafka for good", "reason", r.reason, "policy", policy,
 		"path", r.e.Source.Path, "offset", r.e.Offset, "err", r.err)
+	return nil
 }
 
 // producerStateLost finds, among a transaction's errors, one that says the
