@@ -82,6 +82,7 @@ type Output struct {
 	lastDelivery              atomic.Int64 // unix nanoseconds
 	failLog                   *ratelog.Logger
 	deadLog                   *ratelog.Logger // dead letter writes that failed
+	authLog                   *ratelog.Logger // deliveries refused for want of a topic ACL
 
 	// exactly_once (see txn.go): batches wait in txnQ for txnLoop; cur is
 	// the transaction whose results sarama returns.
@@ -151,7 +152,7 @@ func New(cfg config.Kafka, hostName string, log *slog.Logger) (*Output, error) {
 		idle:    make(chan struct{}, 1),
 		slots:   make(chan struct{}, cfg.MaxInFlight),
 		dropped: make(map[string]int64), deadLetter: make(map[string]int64),
-		failLog: ratelog.New(failEvery), deadLog: ratelog.New(failEvery),
+		failLog: ratelog.New(failEvery), deadLog: ratelog.New(failEvery), authLog: ratelog.New(failEvery),
 		txnQ: make(chan *batchState, cfg.MaxInFlight), restoredC: make(chan struct{}),
 	}
 	switch {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,16 +20,17 @@ import (
 const (
 	ReasonTooLarge      = "message_too_large"
 	ReasonInvalidRecord = "invalid_record"
-	ReasonAuthorization = "topic_authorization_failed"
 	ReasonInvalidTopic  = "invalid_topic"
 )
 
 // Reasons are every reason an event can be rejected for good: the metrics
 // by reason exist at 0 from the start.
-var Reasons = []string{ReasonTooLarge, ReasonInvalidRecord, ReasonAuthorization, ReasonInvalidTopic, ReasonRouting}
+var Reasons = []string{ReasonTooLarge, ReasonInvalidRecord, ReasonInvalidTopic, ReasonRouting}
 
 // permanentReason says why err means Kafka will never take the message, or
-// "" when trying again may succeed.
+// "" when trying again may succeed. TopicAuthorizationFailed is not a
+// property of the event but an operator's error that one ACL fixes: it is
+// retried loudly (see notAuthorized), never dead-lettered.
 func permanentReason(err error) string {
 	var cerr sarama.ConfigurationError
 	switch {
@@ -38,8 +40,6 @@ func permanentReason(err error) string {
 	case errors.Is(err, sarama.ErrInvalidMessage), errors.Is(err, sarama.ErrInvalidRecord),
 		errors.Is(err, sarama.ErrInvalidTimestamp), errors.Is(err, sarama.ErrUnsupportedForMessageFormat):
 		return ReasonInvalidRecord
-	case errors.Is(err, sarama.ErrTopicAuthorizationFailed):
-		return ReasonAuthorization
 	case errors.Is(err, sarama.ErrInvalidTopic):
 		return ReasonInvalidTopic
 	}
@@ -185,4 +185,18 @@ func (o *Output) rejectLoop() {
 		failures++
 		retry.Reset(o.retryBackoff(failures))
 	}
+}
+
+// notAuthorized reports, loudly, a delivery the broker refused because this
+// agent may not write to the topic: a WARN (every failEvery), kafka_connected
+// 0 (so /readyz fails), and the failure counted with the others; the events
+// wait and are retried until the ACL is fixed.
+func (o *Output) notAuthorized(topic string, err error) bool {
+	if !errors.Is(err, sarama.ErrTopicAuthorizationFailed) {
+		return false
+	}
+	o.authLog.Log(o.log, slog.LevelWarn, "kafka refuses this agent writes to the topic (TopicAuthorizationFailed): grant it Write on the topic; its events wait and are retried",
+		"topic", topic, "err", err)
+	o.setReachable(false, "kafka refuses writes: not authorized for the topic", "topic", topic)
+	return true
 }

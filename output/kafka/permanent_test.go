@@ -43,8 +43,14 @@ func (o *offsets) Commit(src *event.Source, pos event.Position) {
 // max_message_bytes, and returns the output's stats and the offsets.
 func runPolicy(t *testing.T, kc *kafkatest.Cluster, k config.Kafka, lines int) (Stats, map[string]int64) {
 	t.Helper()
+	return runPolicyLogged(t, kc, k, lines, testLog)
+}
+
+// runPolicyLogged is runPolicy with the output logging to log.
+func runPolicyLogged(t *testing.T, kc *kafkatest.Cluster, k config.Kafka, lines int, log *slog.Logger) (Stats, map[string]int64) {
+	t.Helper()
 	k.Hosts = []string{kc.Addr}
-	out, err := New(k, "h", testLog)
+	out, err := New(k, "h", log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,16 +141,17 @@ func readDeadLetters(t *testing.T, path string) []deadRecord {
 	return out
 }
 
-// A broker that refuses a produce request for good (authorisation): those
-// events go to the dead letter file, the rest to Kafka, none retried forever.
+// A broker that refuses a produce request for good (an invalid record):
+// those events go to the dead letter file, the rest to Kafka, none retried
+// forever.
 func TestBrokerRejectsForGood(t *testing.T) {
 	kc := kafkatest.Start(t, kfake.SeedTopics(1, "logs"))
-	kc.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.TopicAuthorizationFailed, Count: 1})
+	kc.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.InvalidRecord, Count: 1})
 	k := kafkaCfg(config.CodecRaw)
 	k.DeadLetter.Path = filepath.Join(t.TempDir(), "dl.ndjson")
 	k.MaxMessageBytes = 1 << 20
 	st, _ := runPolicy(t, kc, k, 100)
-	rejected := st.DeadLettered[ReasonAuthorization]
+	rejected := st.DeadLettered[ReasonInvalidRecord]
 	if rejected == 0 || st.DeadLettered[ReasonTooLarge] != 0 {
 		t.Fatalf("dead-lettered %v", st.DeadLettered)
 	}
@@ -154,10 +161,32 @@ func TestBrokerRejectsForGood(t *testing.T) {
 	consumeExactlyOnce(t, kc.Addr, "logs", 100-int(rejected), func(r *kgo.Record) string { return string(r.Value[:len(lineText(0, 0))]) })
 }
 
+// TopicAuthorizationFailed is an operator's error, not the event's: one ACL
+// mistake must not dead-letter every line. The deliveries it refuses are
+// retried (counted as failed, logged at WARN saying what to grant, Kafka
+// marked not connected) and every line arrives once the broker takes them;
+// nothing is dead-lettered or dropped.
+func TestTopicAuthorizationFailedIsRetried(t *testing.T) {
+	kc := kafkatest.Start(t, kfake.SeedTopics(1, "logs"))
+	kc.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.TopicAuthorizationFailed, Count: 3})
+	logs := &testlog.Buffer{}
+	k := kafkaCfg(config.CodecRaw)
+	k.DeadLetter.Path = filepath.Join(t.TempDir(), "dl.ndjson")
+	k.Retry.Backoff = config.Duration(10 * time.Millisecond)
+	st, _ := runPolicyLogged(t, kc, k, 100, slog.New(slog.NewTextHandler(logs, nil)))
+	if len(st.DeadLettered) != 0 || len(st.Dropped) != 0 || st.Failed == 0 {
+		t.Fatalf("dead-lettered %v, dropped %v, failed %d: want the refused deliveries failed and retried", st.DeadLettered, st.Dropped, st.Failed)
+	}
+	if s := logs.String(); !strings.Contains(s, "level=WARN") || !strings.Contains(s, "TopicAuthorizationFailed): grant it Write on the topic") || !strings.Contains(s, "kafka refuses writes: not authorized") {
+		t.Fatalf("the refusal is not logged loudly:\n%s", s)
+	}
+	consumeExactlyOnce(t, kc.Addr, "logs", 100, rawValue)
+}
+
 func TestPermanentReason(t *testing.T) {
 	for err, want := range map[error]string{
 		sarama.ErrMessageSizeTooLarge:      ReasonTooLarge,
-		sarama.ErrTopicAuthorizationFailed: ReasonAuthorization,
+		sarama.ErrTopicAuthorizationFailed: "", // an ACL to fix: retried, not the event's fault
 		sarama.ErrInvalidRecord:            ReasonInvalidRecord,
 		sarama.ErrNotLeaderForPartition:    "",
 		context.DeadlineExceeded:           "",

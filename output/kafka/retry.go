@@ -21,8 +21,10 @@ func (o *Output) failed(pe *sarama.ProducerError) {
 	if pe.Msg.Partition >= 0 { // sarama had partitioned it: it goes there again
 		meta.partition = pe.Msg.Partition
 	}
-	o.failLog.Log(o.log, slog.LevelWarn, "kafka delivery failed, retrying", "topic", pe.Msg.Topic, "err", pe.Err)
 	o.failures.Add(1)
+	if !o.notAuthorized(pe.Msg.Topic, pe.Err) {
+		o.failLog.Log(o.log, slog.LevelWarn, "kafka delivery failed, retrying", "topic", pe.Msg.Topic, "err", pe.Err)
+	}
 	if unreachable(pe.Err) {
 		o.setReachable(false, "kafka unreachable: deliveries fail", "err", pe.Err)
 	}

@@ -230,6 +230,11 @@ func (o *Output) commitGroup(p sarama.AsyncProducer, group []*batchState) error 
 		if unreachable(err) {
 			o.setReachable(false, "kafka unreachable: transactions fail", "err", err)
 		}
+		for _, pe := range errs {
+			if o.notAuthorized(pe.Msg.Topic, pe.Err) {
+				break
+			}
+		}
 		wait := o.retryBackoff(attempt)
 		o.failLog.Log(o.log, slog.LevelWarn, "kafka transaction failed; aborted, sending its batches again", "err", err, "retry_in", wait)
 		select {
