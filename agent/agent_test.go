@@ -28,6 +28,10 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
 		// sarama's go-metrics meters share one ticker goroutine per process.
 		goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"),
+		// sarama's circuit breaker (one per partition producer) sleeps 10 s
+		// once it opens, on a goroutine of its own that outlives a
+		// producer stopped during an outage by up to that long.
+		goleak.IgnoreAnyFunction("github.com/eapache/go-resiliency/breaker.(*Breaker).timer"),
 	)
 }
 

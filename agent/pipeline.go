@@ -181,8 +181,9 @@ func (p *pipeline) stop(ctx context.Context) (unacknowledged int) {
 	p.stopOut()
 	// sarama's close waits for its own retries, however long the brokers
 	// are gone: past shutdown_timeout (and a moment for a producer that
-	// closes at once), the stop goes on without it, and what it still
-	// acknowledges meanwhile is committed as usual.
+	// closes at once), its connections are closed under it, so that its
+	// retries end and it lets go of its batches; a reload during an outage
+	// must not leave one producer behind per reload.
 	outDone := make(chan struct{})
 	go func() { p.outWG.Wait(); close(outDone) }()
 	grace := time.NewTimer(time.Until(deadlineOf(deadline)) + closeGrace)
@@ -190,15 +191,26 @@ func (p *pipeline) stop(ctx context.Context) (unacknowledged int) {
 	select {
 	case <-outDone:
 	case <-grace.C:
-		p.log.Warn("kafka producer still closing after shutdown_timeout; not waiting for it")
+		p.log.Warn("kafka producer still closing after shutdown_timeout; closing its connections")
+		p.out.Abandon()
+		grace.Reset(abandonWait)
+		select {
+		case <-outDone:
+		case <-grace.C:
+			p.log.Error("kafka producer still running after its connections were closed; its memory is held until it stops", "waited", abandonWait)
+		}
 	}
 	p.stopSp()
 	return p.sp.Stats().QueuedEvents
 }
 
 // closeGrace is how long past shutdown_timeout a stop waits for the Kafka
-// producer to close.
-const closeGrace = time.Second
+// producer to close; abandonWait how long after that, once its connections
+// are closed.
+const (
+	closeGrace  = time.Second
+	abandonWait = 10 * time.Second
+)
 
 func deadlineOf(ctx context.Context) time.Time {
 	d, _ := ctx.Deadline()

@@ -2,12 +2,15 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +22,7 @@ import (
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/internal/kafkatest"
 	"github.com/logship/logship/internal/testlines"
+	"github.com/logship/logship/internal/testlog"
 )
 
 // reloadConfig is configuration variant i: inputs added, removed and
@@ -237,5 +241,96 @@ func TestReloadEndpointNeedsAuth(t *testing.T) {
 	}
 	if got := reloads(); got != `logship_reloads_total{result="ok"} 1` {
 		t.Fatalf("after the authorised request: %s", got)
+	}
+}
+
+// httpAddr waits for the agent to log where its HTTP endpoint listens
+// (http.listen 127.0.0.1:0: the kernel chose the port when the agent
+// bound it) and returns the address.
+func httpAddr(t *testing.T, logs *testlog.Buffer) string {
+	t.Helper()
+	re := regexp.MustCompile(`msg="http endpoint listening" key=http.listen addr=(\S+)`)
+	var addr string
+	until(t, "the http endpoint's address in the log", 30*time.Second, func() bool {
+		if m := re.FindStringSubmatch(logs.String()); m != nil {
+			addr = m[1]
+		}
+		return addr != ""
+	})
+	return addr
+}
+
+// producers is how many sarama producers run in this process (one
+// dispatcher goroutine each).
+func producers() int {
+	buf := make([]byte, 1<<22)
+	buf = buf[:runtime.Stack(buf, true)]
+	return strings.Count(string(buf), "(*asyncProducer).dispatcher")
+}
+
+// Reloads while the broker is gone and events wait in the producer: each
+// stop closes the old producer's connections once shutdown_timeout has
+// passed, so that its retries end and it lets go of its batches. None is
+// left behind, however many reloads (each used to leave one, retrying with
+// its batches in memory).
+func TestReloadsDuringOutageLeaveNoProducer(t *testing.T) {
+	kc := kafkatest.Start(t)
+	dir := t.TempDir()
+	cfg := testConfig(dir, kc.Addr)
+	cfg.ShutdownTimeout = config.Duration(500 * time.Millisecond)
+	cfg.HTTP.Enabled, cfg.HTTP.Listen = true, "127.0.0.1:0"
+	cfg.Logging.Level = "info"
+	if err := cfg.Validate("test"); err != nil {
+		t.Fatal(err)
+	}
+	testlines.Append(t, logPath(dir, 0), 0, 0, 100)
+	logs := &testlog.Buffer{}
+	states := make(chan string, 64)
+	reload := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(logs, nil)), Options{
+			Load: func() (config.Config, error) { return cfg, nil }, Reload: reload,
+			Notify: func(s string) { states <- s },
+		})
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	ready := func() {
+		t.Helper()
+		for s := range states {
+			if s == "READY=1" {
+				return
+			}
+		}
+	}
+	ready()
+	addr := httpAddr(t, logs)
+	consume(t, kafkatest.NewConsumer(t, kc.Addr, "logs"), testlines.NewSeen(), 100, time.Minute)
+
+	kc.Close()
+	testlines.Append(t, logPath(dir, 0), 0, 100, 2000)
+	until(t, "events waiting in the producer", 30*time.Second, func() bool {
+		var st struct {
+			Inflight int64 `json:"events_inflight"`
+		}
+		_, body := get(t, addr, "/stats")
+		return json.Unmarshal([]byte(body), &st) == nil && st.Inflight > 0
+	})
+	if n := producers(); n != 1 {
+		t.Fatalf("%d producers before the reloads, want 1", n)
+	}
+	for i := range 3 {
+		reload <- struct{}{}
+		ready()
+		if n := producers(); n != 0 {
+			t.Fatalf("after reload %d with the broker gone, %d producers still run", i+1, n)
+		}
+	}
+	if !strings.Contains(logs.String(), "kafka producer still closing after shutdown_timeout; closing its connections") {
+		t.Fatal("no producer was closed under: the outage did not hold events in it")
 	}
 }

@@ -48,12 +48,14 @@ type Output struct {
 	idemWhy string
 
 	// ready is closed once producer is set; stop once Close is called.
-	ready    chan struct{}
-	stop     chan struct{}
-	stopOnce sync.Once
-	producer sarama.AsyncProducer
-	sendMu   sync.RWMutex // held (read) while sending to the producer; Close takes it to close
-	closed   bool         // guarded by sendMu
+	ready     chan struct{}
+	stop      chan struct{}
+	stopOnce  sync.Once
+	producer  sarama.AsyncProducer
+	client    sarama.Client // the producer's, for Abandon; guarded by sendMu
+	abandoned atomic.Bool   // Abandon was called: sarama retries without waiting
+	sendMu    sync.RWMutex  // held (read) while sending to the producer; Close takes it to close
+	closed    bool          // guarded by sendMu
 
 	retryMu  sync.Mutex
 	retryQ   []*sarama.ProducerMessage
@@ -166,6 +168,16 @@ func New(cfg config.Kafka, hostName string, log *slog.Logger) (*Output, error) {
 	if cfg.OnPermanentError == config.PermanentDeadLetter {
 		o.dead = &deadLetter{path: cfg.DeadLetter.Path, maxSize: int64(cfg.DeadLetter.MaxSize)}
 	}
+	// sarama's retries wait retry.backoff each, until Abandon: then none,
+	// so that a producer whose connections were closed gives up its
+	// messages at once rather than after 100 waits.
+	backoff := sc.Producer.Retry.Backoff
+	sc.Producer.Retry.BackoffFunc = func(int, int) time.Duration {
+		if o.abandoned.Load() {
+			return 0
+		}
+		return backoff
+	}
 	o.newPro = func() (sarama.AsyncProducer, sarama.Client, error) {
 		// Whatever version says: sarama told to speak 0.11+ to an older
 		// broker encodes record batches for Produce v2 and panics.
@@ -244,7 +256,7 @@ func (o *Output) Run(ctx context.Context) error {
 	}
 	defer cl.Close() // after the producer, which does not close it
 	o.sendMu.Lock()
-	o.producer = p
+	o.producer, o.client = p, cl
 	if o.closed { // Close came first: nothing will be sent
 		p.AsyncClose()
 	} else {
@@ -362,9 +374,25 @@ func (o *Output) Drain(ctx context.Context) error {
 	}
 }
 
+// Abandon closes the connections under a producer that Close did not close
+// in time: sarama's close waits for its own retries however long the
+// brokers are gone. Its remaining retries then fail at once, its messages
+// come back as errors (they stay unacknowledged) and Run returns, so a stop
+// or a reload never leaves a producer behind holding its batches in
+// memory. Call it after Close; safe to call more than once.
+func (o *Output) Abandon() {
+	o.abandoned.Store(true)
+	o.sendMu.RLock()
+	cl := o.client
+	o.sendMu.RUnlock()
+	if cl != nil {
+		_ = cl.Close() // ErrClosedClient when Run closed it already
+	}
+}
+
 // Close stops re-sending and closes the producer; Run returns once its result
-// channels are drained. Events not yet acknowledged stay unacknowledged and
-// are read again after a restart.
+// channels are drained (see Abandon when they are not, in time). Events not
+// yet acknowledged stay unacknowledged and are read again after a restart.
 func (o *Output) Close() {
 	o.stopOnce.Do(func() {
 		close(o.stop) // releases senders waiting on the producer's input

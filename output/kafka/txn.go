@@ -95,7 +95,7 @@ func (o *Output) runTransactional(ctx context.Context) error {
 		o.sendMu.Lock()
 		closed := o.closed
 		if !closed { // else Close came first: p is closed below
-			o.producer = p
+			o.producer, o.client = p, cl
 			select {
 			case <-o.ready:
 			default:
