@@ -103,16 +103,23 @@ func startPipeline(ctx context.Context, cfg config.Config, host string, reg *reg
 			}
 		})
 	}
-	p.prWG.Go(func() {
-		if k.ExactlyOnce() {
-			// Files resume where Kafka's committed transactions say.
+	if k.ExactlyOnce() {
+		// Files resume where Kafka's committed transactions say: none is
+		// read before they are adopted, but every file found meanwhile
+		// (Kafka may be down for long) is entered in the registry.
+		adopted := make(chan struct{})
+		pr.HoldUntil(adopted)
+		p.prWG.Go(func() {
 			select {
 			case <-out.Restored():
 			case <-prCtx.Done():
 				return
 			}
 			adopt(reg, out.RestoredEntries(), log)
-		}
+			close(adopted)
+		})
+	}
+	p.prWG.Go(func() {
 		if err := pr.Run(prCtx); err != nil {
 			p.errc <- fmt.Errorf("prospector: %w", err)
 		}

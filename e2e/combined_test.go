@@ -47,6 +47,7 @@ func (r *rig) registryPath() string { return filepath.Join(r.dir, "data", "regis
 // catch up. The rotated file was entered at where the original had been
 // read, ahead of Kafka, so the restart skipped 2,000 lines.
 func TestRotatedDuringOutageThenKilled(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, input string
 		rotated     string
@@ -109,6 +110,7 @@ decompress: auto`, "app.log.1.gz", func(t *testing.T, app string) {
 // the restart took it for a rotated file older than the registry and read
 // none of its lines.
 func TestWaitingForASlotThenRotated(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, `paths: ["%[1]s/*.log"]
 rotated_files: ["%[1]s/*.log.1"]
 harvester_limit: 1`)

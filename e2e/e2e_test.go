@@ -42,6 +42,14 @@ func TestMain(m *testing.M) {
 			os.Exit(2)
 		}
 	}
+	// The end-to-end cases spend most of their time waiting (for fault
+	// windows, rotations, restarts), each with its own directory, broker
+	// and agent: more of them run at once than there are cores. Those that
+	// measure the agent's memory run alone (they do not call t.Parallel).
+	flag.Parse()
+	if !flagSet("test.parallel") {
+		_ = flag.Set("test.parallel", "4")
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -66,6 +74,13 @@ logging: {level: info}
 `
 
 const maxEvents = 4096
+
+// flagSet reports whether the flag was given on the command line.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
 
 func writeConfig(t *testing.T, dir, addr string) string {
 	t.Helper()
@@ -199,6 +214,7 @@ var kill9Seed = flag.Uint64("kill9.seed", 0, "TestKill9AndRestart's random seed 
 // repeat: the events in flight (the queue's bound, passed by at most a
 // chunk) and the lines acknowledged within one registry flush interval.
 func TestKill9AndRestart(t *testing.T) {
+	t.Parallel()
 	const files, lines, kills = 10, 100_000, 5
 	seed := *kill9Seed
 	if seed == 0 {
@@ -296,6 +312,7 @@ func TestKill9AndRestart(t *testing.T) {
 }
 
 func TestStartupErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for name, tc := range map[string]struct {
 		config string
@@ -332,6 +349,7 @@ func TestStartupErrors(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
+	t.Parallel()
 	out, err := exec.Command(binary, "version").Output()
 	if err != nil || !strings.HasPrefix(string(out), "logship ") {
 		t.Fatalf("version: %v %q", err, out)

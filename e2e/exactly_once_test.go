@@ -52,6 +52,7 @@ var eoKillSeed = flag.Uint64("eo.kill9.seed", 0, "seed of TestExactlyOnceKill9's
 // that kills land inside commits too. A read_committed consumer then sees
 // every line exactly once, and the registry caught up.
 func TestExactlyOnceKill9(t *testing.T) {
+	t.Parallel()
 	seed := *eoKillSeed
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
@@ -122,6 +123,7 @@ rotated_files: ["%[1]s/app.log.*"]`)
 // produce requests failing for 10 s: every line once, the registry at the
 // end.
 func TestExactlyOnceOutage(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	kc := kafkatest.StartOn(t, 0, kfake.DataDir(data))
 	port := kc.Port() // the restarted broker listens here again
@@ -151,6 +153,7 @@ func TestExactlyOnceOutage(t *testing.T) {
 
 // SIGHUP reloads while lines flow: every line once.
 func TestExactlyOnceReload(t *testing.T) {
+	t.Parallel()
 	kc := kafkatest.Start(t)
 	r := newExactlyOnceRig(t, kc, `paths: ["%s/*.log"]`)
 	app := r.begin("a.log", 0, 500)
@@ -171,17 +174,26 @@ func TestExactlyOnceReload(t *testing.T) {
 }
 
 // A second agent with the same transactional id fences the first: the
-// first stops with an error naming the id, the second carries on from the
-// positions the first committed, and no line is duplicated or lost.
+// first stops with an error naming the id at its next transaction (lines
+// written once the second runs), the second carries on from the positions
+// the first committed, and no line is duplicated or lost.
 func TestExactlyOnceFencing(t *testing.T) {
+	t.Parallel()
 	kc := kafkatest.Start(t)
 	r := newExactlyOnceRig(t, kc, `paths: ["%s/*.log"]`)
 	app := r.begin("a.log", 0, 1000)
 	first := r.a
-	wg := writeSteadily(t, app, 1000, 8000)
+	writeSteadily(t, app, 1000, 4000).Wait()
 	// The second: the same configuration and id, a registry of its own.
 	second := newExactlyOnceRig(t, kc, `paths: ["%.0s`+r.logs+`/*.log"]`) // %.0s: not its own logs
 	second.start()
+	// The second's producer has taken the id over (it logs progress once
+	// started); the first learns it at its next transaction.
+	second.waitFor("the second agent connected", func() bool {
+		log, _ := os.ReadFile(second.a.log.Name())
+		return strings.Contains(string(log), "connected to kafka")
+	})
+	wg := writeSteadily(t, app, 4000, 8000)
 	select {
 	case err := <-first.done:
 		first.done <- err

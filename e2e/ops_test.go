@@ -31,6 +31,7 @@ logging: {level: info, metrics: {period: 200ms}}
 // file is refused while the running configuration goes on, and the
 // metrics endpoint answers throughout. test config exits 0 or 1.
 func TestSIGHUPReload(t *testing.T) {
+	t.Parallel()
 	kc := kafkatest.Start(t)
 	dir := t.TempDir()
 	listen := fmt.Sprintf("127.0.0.1:%d", kafkatest.FreePort(t))
@@ -120,6 +121,7 @@ func waitLog(t *testing.T, a *agent, s string) {
 // Under systemd (Type=notify) the binary reports readiness, reloads, the
 // watchdog and stopping on $NOTIFY_SOCKET.
 func TestSystemdNotify(t *testing.T) {
+	t.Parallel()
 	kc := kafkatest.Start(t)
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "notify.sock")

@@ -64,6 +64,7 @@ type podEvent struct {
 // restarted while a partial line and a multiline event are pending. Every
 // event arrives once, reassembled, with its stream, time and pod fields.
 func TestPodsTree(t *testing.T) {
+	t.Parallel()
 	kc := kafkatest.Start(t, kfake.DefaultNumPartitions(1))
 	dir := t.TempDir()
 	logs := filepath.Join(dir, "logs")

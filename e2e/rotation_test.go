@@ -91,6 +91,7 @@ func gzipFile(t *testing.T, from, to string) {
 
 // Rename rotation every 10,000 lines while writing ~10,000 lines/s.
 func TestRotationRename(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, `paths: ["%s/app.log"]`)
 	app := r.begin("app.log", 0, 1000)
 	start := time.Now()
@@ -110,6 +111,7 @@ func TestRotationRename(t *testing.T) {
 // Rename rotation with the rotated file compressed at once (logrotate's
 // compress without delaycompress).
 func TestRotationRenameGzip(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, `paths: ["%[1]s/app.log"]
 rotated_files: ["%[1]s/app.log.*"]
 decompress: auto`)
@@ -127,6 +129,7 @@ decompress: auto`)
 // the copy and the truncation are lost (the documented window); every
 // other line arrives exactly once.
 func TestRotationCopyTruncate(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, `paths: ["%[1]s/app.log"]
 rotated_files: ["%[1]s/app.log.*"]`)
 	app := r.begin("app.log", 0, 1000)
@@ -188,6 +191,7 @@ func copyFile(t *testing.T, from, to string) {
 // Three rename rotations while the agent is stopped: the rotated files'
 // unread tails are found by identity, the files created meanwhile read whole.
 func TestRotationWhileStopped(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, `paths: ["%[1]s/app.log"]
 rotated_files: ["%[1]s/app.log.*"]`)
 	app := r.path("app.log")
@@ -211,6 +215,7 @@ rotated_files: ["%[1]s/app.log.*"]`)
 
 // A file deleted while it is being read is read to its end, then closed.
 func TestDeleteWhileReading(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, `paths: ["%s/*.log"]`)
 	r.begin("keep.log", 1, 10)
 	testlines.Append(t, r.path("big.log"), 0, 0, 300_000)
@@ -236,6 +241,7 @@ func TestDeleteWhileReading(t *testing.T) {
 // A deleted file's inode taken by a new file: the new file is read from its
 // start, while running and across a restart.
 func TestInodeReuse(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, `paths: ["%s/*.log"]`)
 	ownExt4(t, r.logs)
 	r.begin("a.log", 0, 3000)
@@ -311,6 +317,7 @@ func inode(t *testing.T, path string) uint64 {
 
 // Truncation to zero, then new lines: read again from the start.
 func TestTruncateAndRegrow(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, `paths: ["%s/a.log"]`)
 	r.begin("a.log", 0, 2000)
 	if err := os.Truncate(r.path("a.log"), 0); err != nil {
@@ -329,6 +336,7 @@ func TestTruncateAndRegrow(t *testing.T) {
 
 // A file shorter than the fingerprint: shipped, grown, restarted, no repeats.
 func TestShortFile(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, `paths: ["%s/a.log"]`)
 	r.begin("a.log", 0, 3) // 192 bytes
 	testlines.Append(t, r.path("a.log"), 0, 3, 5)
@@ -346,6 +354,7 @@ func TestShortFile(t *testing.T) {
 
 // 1,000 files, at most 100 open at once.
 func TestHarvesterLimit(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, `paths: ["%s/*.log"]
 harvester_limit: 100
 close_eof: true`)
@@ -373,6 +382,7 @@ close_eof: true`)
 
 // Two symbolic links to one file (outside the glob): shipped once.
 func TestSymlinks(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, `paths: ["%s/*.log"]
 symlinks: true`)
 	target := filepath.Join(r.dir, "target.txt")
@@ -392,6 +402,7 @@ symlinks: true`)
 
 // A glob whose directory does not exist at start.
 func TestDirectoryAppearsLater(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, `paths: ["%s/later/*/*.log"]`)
 	r.start()
 	r.freshProgress() // scans every 200 ms: a few with the directory missing
@@ -408,6 +419,7 @@ func TestDirectoryAppearsLater(t *testing.T) {
 // rotated files for history), so the rotated file's unread lines arrive
 // (found by TestModel, seed 3).
 func TestKilledBeforeFirstFlush(t *testing.T) {
+	t.Parallel()
 	kc := kafkatest.Start(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "agent.yml")

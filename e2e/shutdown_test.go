@@ -26,6 +26,7 @@ var waitingLine = regexp.MustCompile(`msg="waiting for events to reach Kafka bef
 // what it left, and exits 3; after a clean stop its final line has the run's
 // totals.
 func TestStopWithBrokerGone(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	kc := kafkatest.StartOn(t, 0, kfake.DataDir(data), kfake.DefaultNumPartitions(1))
 	port := kc.Port() // the restarted broker listens here again

@@ -33,6 +33,9 @@ type Source struct {
 	// removed): delivery results still in flight for this Source must not
 	// bring its entry back.
 	Forgotten atomic.Bool
+	// Truncated is set for content that replaced the file's earlier
+	// content while it was read (see Renewed).
+	Truncated bool
 
 	delivered atomic.Pointer[Position] // see Delivered
 	parts     atomic.Pointer[docParts] // see MakeDoc
@@ -58,7 +61,7 @@ func (s *Source) SetDelivered(pos Position) { s.delivered.Store(&pos) }
 // truncated): events read before keep the old one, and with it the
 // fingerprint their offsets belong to.
 func (s *Source) Renewed() *Source {
-	return &Source{ID: s.ID, Path: s.Path, Dev: s.Dev, Inode: s.Inode, Input: s.Input}
+	return &Source{ID: s.ID, Path: s.Path, Dev: s.Dev, Inode: s.Inode, Input: s.Input, Truncated: true}
 }
 
 // Input is what every event of one configured input shares.

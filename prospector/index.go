@@ -52,9 +52,13 @@ func (ix *contentIndex) addDelivered(fp event.FingerprintValue, pos event.Positi
 	ix.put(fp, indexed{pos: pos})
 }
 
+// put records e for the content fingerprinted fp. An entry at offset 0
+// (content the registry knows, nothing of it delivered yet) is kept too: a
+// copy of it, such as a file renamed and compressed while the agent was
+// down, is then the agent's to read, not history.
 func (ix *contentIndex) put(fp event.FingerprintValue, e indexed) {
 	pos := e.pos
-	if fp.Len == 0 || pos.Offset == 0 {
+	if fp.Len == 0 {
 		return
 	}
 	ix.mu.Lock()

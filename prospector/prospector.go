@@ -30,6 +30,9 @@ type Registry interface {
 	// delivered or need not be (see registry.Registry.Seed); an existing
 	// entry is left as it is.
 	Seed(src *event.Source, pos event.Position) bool
+	// Replace enters src in place of an entry for other content with the
+	// same identity, keeping that content as the entry's Previous.
+	Replace(src *event.Source, pos event.Position)
 	Entries() []registry.Entry
 	Remove(id string)
 	LastWrite() time.Time
@@ -128,6 +131,9 @@ type Prospector struct {
 	newFiles bool      // live files entered in the registry by this scan: flush it
 	waiting  int       // files held back by harvester_limit at the last scan
 	limits   limitCheck
+	// hold, until closed, keeps every file from being read: files found
+	// are only entered in the registry (see HoldUntil). nil: no hold.
+	hold <-chan struct{}
 }
 
 // New compiles the inputs. Harvesters send their chunks to out; reg supplies
@@ -183,6 +189,14 @@ func New(inputs []config.Input, out chan<- *event.Chunk, reg Registry, log *slog
 // finds that the registry does not know appeared since the agent started.
 // Call it before Run.
 func (p *Prospector) Reloaded() { p.started = false }
+
+// HoldUntil makes the prospector read no file until ready is closed: the
+// files it finds meanwhile are entered in the registry (a rotation before
+// they are read, then a crash, must not make them history) but not read,
+// and the content index is built from the registry only once ready, so
+// whoever closes it may first replace entries (exactly_once's positions
+// read back from Kafka). Call it before Run.
+func (p *Prospector) HoldUntil(ready <-chan struct{}) { p.hold = ready }
 
 // KeepBytes makes every harvester ship its UTF-8 lines as written, invalid
 // UTF-8 included (codec raw promises the line as written). Call it before
@@ -273,8 +287,8 @@ func (p *Prospector) Run(ctx context.Context) error {
 	if p.since.IsZero() {
 		p.since = time.Now() // first start: old rotated files are history
 	}
-	for _, e := range p.reg.Entries() {
-		p.index.addDelivered(event.FingerprintValue{Hash: e.Fingerprint, Len: e.FingerprintLen}, e.Position())
+	if p.hold == nil {
+		p.indexRegistry()
 	}
 
 	tick := time.NewTicker(p.minScanFrequency())
@@ -324,7 +338,36 @@ func (p *Prospector) Run(ctx context.Context) error {
 			if p.waiting > 0 {
 				soon() // a harvester slot is free
 			}
+		case <-p.hold:
+			p.hold = nil // a nil channel: never again
+			p.indexRegistry()
+			soon() // read what was held back
 		}
+	}
+}
+
+// indexRegistry puts the registry's entries in the content index: content
+// delivered up to their positions, so that a copy of it found under another
+// inode continues there.
+func (p *Prospector) indexRegistry() {
+	for _, e := range p.reg.Entries() {
+		p.index.addDelivered(event.FingerprintValue{Hash: e.Fingerprint, Len: e.FingerprintLen}, e.Position())
+		if c := e.Previous; c != nil {
+			p.index.addDelivered(event.FingerprintValue{Hash: c.Fingerprint, Len: c.FingerprintLen}, c.Position())
+		}
+	}
+}
+
+// held reports whether files are only entered, not read (see HoldUntil).
+func (p *Prospector) held() bool {
+	if p.hold == nil {
+		return false
+	}
+	select {
+	case <-p.hold:
+		return false // Run learns it on its own
+	default:
+		return true
 	}
 }
 

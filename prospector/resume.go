@@ -49,9 +49,16 @@ func (p *Prospector) resumeAt(c candidate, ct content, hd *head, size int64, ent
 		prev = &known{pos: entry.Position(), fp: event.FingerprintValue{Hash: entry.Fingerprint, Len: entry.FingerprintLen}}
 		how = fromEntry
 	}
-	if prev != nil && prev.fp.Len == 0 && prev.pos.Offset == 0 {
+	switch {
+	case prev != nil && prev.fp.Len == 0 && prev.pos.Offset == 0:
 		// Seen empty (a file just created: a copy or a .gz being
 		// written): that says nothing of what it holds now.
+		prev = nil
+	case how == fromEntry && prev.pos.Offset == 0:
+		// Entered, nothing delivered yet (found while files were held
+		// back, or just before a crash): its content may be a copy of
+		// content delivered under another inode, which the steps below
+		// find. The entry still makes it the agent's, not history.
 		prev = nil
 	}
 	if prev != nil {

@@ -104,6 +104,10 @@ func (p *Prospector) start(ctx context.Context, todo []candidate) {
 		if !p.needsHarvester(c) {
 			continue
 		}
+		if p.held() {
+			p.enterWaiting(c)
+			continue
+		}
 		if lim := c.in.cfg.HarvesterLimit; lim > 0 && c.in.open >= lim {
 			p.waiting++
 			p.enterWaiting(c)
@@ -337,9 +341,10 @@ func (p *Prospector) openCandidate(c candidate) *opened {
 	return o
 }
 
-// enterWaiting enters in the registry a file harvester_limit holds back,
-// if the registry does not know it yet: once rotated, or after a restart,
-// a file the registry does not know may be taken for history.
+// enterWaiting enters in the registry a file held back (by harvester_limit,
+// or before exactly_once's restore, see HoldUntil), if the registry does not
+// know it yet: once rotated, or after a restart, a file the registry does
+// not know may be taken for history.
 func (p *Prospector) enterWaiting(c candidate) {
 	if _, ok := p.reg.Get(c.id.String()); ok || p.known[c.id] != nil {
 		return
@@ -404,8 +409,9 @@ func (p *Prospector) consider(ctx context.Context, c candidate) {
 // reports whether the harvester must commit its start through the pipeline
 // (it starts past that). The registry's own entry for the file stays while
 // the file is read on from it; an entry for other content with the same
-// identity (reused inode, truncated while closed) is forgotten first, with
-// whatever its harvesters still have in flight. A file the registry did not
+// identity (reused inode, truncated while closed) is replaced, its
+// harvesters' commits in flight ignored and its content kept as the
+// entry's Previous. A file the registry did not
 // know is written to disk with this scan (see start), so that after a crash
 // it is finished, even rotated, rather than taken for history.
 func (p *Prospector) enter(src *event.Source, entry *registry.Entry, pl plan) bool {
@@ -417,10 +423,12 @@ func (p *Prospector) enter(src *event.Source, entry *registry.Entry, pl plan) bo
 		src.SetDelivered(entry.Position())
 		return pl.start != entry.Position()
 	case entry != nil:
-		p.reg.Remove(src.ID)
-	}
-	if p.reg.Seed(src, pl.safe) {
+		p.reg.Replace(src, pl.safe)
 		p.newFiles = true
+	default:
+		if p.reg.Seed(src, pl.safe) {
+			p.newFiles = true
+		}
 	}
 	return pl.start != pl.safe
 }

@@ -29,8 +29,9 @@ import (
 	"github.com/logship/logship/event"
 )
 
-// Version is the on-disk format version this package writes and reads.
-const Version = 1
+// Version is the on-disk format version this package writes. It reads it
+// and the versions before it (1: no previous contents).
+const Version = 2
 
 // ErrCorrupt is returned by Open for a registry file that cannot be decoded.
 // The agent refuses to start rather than re-reading every file from zero.
@@ -50,8 +51,33 @@ type Entry struct {
 	TailHash uint64    `json:"tail_hash"`
 	TailLen  int       `json:"tail_len"`
 	Updated  time.Time `json:"updated"`
+	// Previous is the content the file held before it was last truncated
+	// or found replaced, and how far that was delivered: a copy of it
+	// (copytruncate) that no entry of its own covers yet continues there,
+	// after a restart too.
+	Previous *Content `json:"previous,omitempty"`
 
 	src *event.Source // the last committer, told when the entry is removed
+}
+
+// Content is a file content known by its head fingerprint, delivered up to
+// a position in it.
+type Content struct {
+	Fingerprint    uint64 `json:"fingerprint"`
+	FingerprintLen int64  `json:"fingerprint_len"`
+	Offset         int64  `json:"offset"`
+	TailHash       uint64 `json:"tail_hash"`
+	TailLen        int    `json:"tail_len"`
+}
+
+// Position is the content's delivered position.
+func (c Content) Position() event.Position {
+	return event.Position{Offset: c.Offset, TailHash: c.TailHash, TailLen: c.TailLen}
+}
+
+// content is what the entry says of the file's content now.
+func (e Entry) content() *Content {
+	return &Content{Fingerprint: e.Fingerprint, FingerprintLen: e.FingerprintLen, Offset: e.Offset, TailHash: e.TailHash, TailLen: e.TailLen}
 }
 
 // Position is the entry's resume position.
@@ -193,8 +219,8 @@ func decode(data []byte) (document, error) {
 	if dec.More() {
 		return doc, errors.New("trailing data after the document")
 	}
-	if doc.Version != Version {
-		return doc, fmt.Errorf("unsupported version %d (this logship reads version %d)", doc.Version, Version)
+	if doc.Version < 1 || doc.Version > Version {
+		return doc, fmt.Errorf("unsupported version %d (this logship reads versions 1 to %d)", doc.Version, Version)
 	}
 	if doc.Files == nil {
 		return doc, errors.New(`"files" is missing or null`)
@@ -254,7 +280,18 @@ func (r *Registry) Commit(src *event.Source, pos event.Position) {
 	if src.Forgotten.Load() {
 		return
 	}
-	r.put(src, pos)
+	old := r.entries[src.ID]
+	e := r.put(src, pos)
+	if old != nil {
+		e.Previous = old.Previous
+		if src.Truncated && old.src != src {
+			// The first commit of content that replaced the file's
+			// content (the harvester found it truncated): the old
+			// content is delivered as far as old says, and its copy
+			// may not be entered yet.
+			e.Previous = old.content()
+		}
+	}
 	src.SetDelivered(pos)
 }
 
@@ -263,7 +300,7 @@ func (r *Registry) Commit(src *event.Source, pos event.Position) {
 // copy continues is delivered. It never changes an entry that exists, so it
 // can never move a file past lines read but not yet acknowledged: only
 // Commit moves entries forward, and a stale entry (another content with the
-// same identity) is Removed first. It reports whether it entered src.
+// same identity) is Replaced instead. It reports whether it entered src.
 func (r *Registry) Seed(src *event.Source, pos event.Position) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -275,11 +312,30 @@ func (r *Registry) Seed(src *event.Source, pos event.Position) bool {
 	return true
 }
 
-func (r *Registry) put(src *event.Source, pos event.Position) {
+// Replace enters src at pos in place of an entry for other content with the
+// same identity (the file was truncated, or its inode reused, while it was
+// not read): the old entry's sources commit nothing from now on, and its
+// content is kept as the entry's Previous, for a copy of it to continue.
+func (r *Registry) Replace(src *event.Source, pos event.Position) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.entries[src.ID]
+	if old != nil && old.src != nil {
+		old.src.Forgotten.Store(true)
+	}
+	e := r.put(src, pos)
+	if old != nil {
+		e.Previous = old.content()
+	}
+	src.SetDelivered(pos)
+}
+
+func (r *Registry) put(src *event.Source, pos event.Position) *Entry {
 	e := EntryFor(src, pos)
 	e.src = src
 	r.entries[src.ID] = &e
 	r.dirty = true
+	return &e
 }
 
 // EntryFor is the entry of src delivered up to pos, updated now: what
@@ -303,6 +359,9 @@ func (r *Registry) Adopt(restored []Entry) (changed []string) {
 		e.src = nil
 		if ok {
 			e.src = old.src
+			if e.Previous == nil {
+				e.Previous = old.Previous // Kafka's records do not carry it
+			}
 		}
 		r.entries[e.ID] = &e
 		changed = append(changed, e.ID)

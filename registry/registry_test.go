@@ -293,3 +293,45 @@ func TestWriteErrorNamesTheFileOnce(t *testing.T) {
 		t.Fatal("the failed write was not tried again: the registry was no longer dirty")
 	}
 }
+
+// When a file's content is replaced while it is read (a truncation), the
+// first commit of the new content keeps the old content and how far it was
+// delivered as Previous, on disk too, so that a copy of it continues there
+// after a restart; later commits keep it. A version 1 file still reads.
+func TestTruncationKeepsThePreviousContent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "registry.json")
+	r, err := Open(path, time.Second, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := &event.Source{ID: "1:2", Path: "/var/log/a.log", Dev: 1, Inode: 2}
+	old.Fingerprint.Store(event.FingerprintValue{Hash: 7, Len: 1024})
+	r.Commit(old, event.Position{Offset: 5000, TailHash: 9, TailLen: 20})
+	renewed := old.Renewed()
+	renewed.Fingerprint.Store(event.FingerprintValue{Hash: 8, Len: 10})
+	r.Commit(renewed, event.Position{})
+	r.Commit(renewed, event.Position{Offset: 10, TailLen: -1})
+	want := Content{Fingerprint: 7, FingerprintLen: 1024, Offset: 5000, TailHash: 9, TailLen: 20}
+	if e, _ := r.Get("1:2"); e.Previous == nil || *e.Previous != want || e.Offset != 10 || e.Fingerprint != 8 {
+		t.Fatalf("entry %+v, previous %+v: want the new content at 10 and the old as previous", e, e.Previous)
+	}
+	if err := r.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(path, time.Second, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := again.Get("1:2"); e.Previous == nil || *e.Previous != want {
+		t.Fatalf("previous content after a restart: %+v", e.Previous)
+	}
+	v1 := filepath.Join(t.TempDir(), "v1.json")
+	if err := os.WriteFile(v1, []byte(`{"version": 1, "files": [{"id": "1:3", "path": "/x", "offset": 4}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r1, err := Open(v1, time.Second, slog.Default()); err != nil {
+		t.Fatalf("a version 1 registry: %v", err)
+	} else if e, ok := r1.Get("1:3"); !ok || e.Offset != 4 {
+		t.Fatalf("a version 1 registry read as %+v", e)
+	}
+}
