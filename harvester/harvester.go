@@ -321,6 +321,22 @@ func (h *Harvester) Run(ctx context.Context) (err error) {
 			buf = getReadBuffer(h.cfg.ReadBufferSize)
 		}
 		n, err := h.r.Read(buf)
+		if n > 0 && !h.cfg.Gzip {
+			// Truncated and written again while it was read: the bytes
+			// this read returned may be the new content's, at the old
+			// content's offsets. They are dropped (a copytruncate copy
+			// continues from the last line sent) and the file is read
+			// again from its start.
+			if same, err := h.sameHead(h.src); err != nil {
+				return err
+			} else if !same {
+				h.log.Warn("file truncated and written again while being read, reading from the start", "offset", h.pos)
+				if err := h.restart(ctx); err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		if n > 0 {
 			h.readLen = n
 			h.readTime = h.now()

@@ -556,3 +556,67 @@ func TestGateBoundsReaders(t *testing.T) {
 		wg.Wait()
 	})
 }
+
+// A file truncated and written again with other content while the
+// harvester is between two reads (it waits to hand on what it read): the
+// next read would return the new content's bytes at the old content's
+// offsets. They are not sent as the old content's; the new content is read
+// from its start, whole, and the old content's position goes to OnTruncate.
+func TestTruncatedAndRewrittenBetweenReads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.log")
+	var old strings.Builder
+	for i := range 8 {
+		fmt.Fprintf(&old, "old line %05d\n", i) // 15 bytes each
+	}
+	appendFile(t, path, old.String())
+	truncatedAt := make(chan int64, 1)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &event.Source{ID: "x", Path: path}
+	fp, _ := event.HashHead(f, event.FingerprintSize) // as the prospector does
+	src.Fingerprint.Store(fp)
+	ch := make(chan *event.Chunk)
+	h := New(Config{ReadBufferSize: 30, ChunkEvents: 1, OnTruncate: func(_ *event.Source, pos event.Position) {
+		truncatedAt <- pos.Offset
+	}}, src, f, event.Position{}, ch, nil, nil, slog.Default())
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx) }()
+	stop := func() error {
+		cancel()
+		err := <-done
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return err
+	}
+	// The first read's two lines: the harvester then waits to hand on
+	// the second while the file is replaced.
+	if got := collect(t, ch, 1); got[0].text != "old line 00000" {
+		t.Fatalf("first line %+v", got)
+	}
+	var repl strings.Builder
+	for i := range 8 {
+		fmt.Fprintf(&repl, "NEW LINE %05d\n", i)
+	}
+	if err := os.WriteFile(path, []byte(repl.String()), 0o644); err != nil { // truncates, then writes
+		t.Fatal(err)
+	}
+	got := collect(t, ch, 9)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got[0].text != "old line 00001" {
+		t.Fatalf("the old content's second line, read before the rewrite, not sent: %+v", got)
+	}
+	for i, l := range got[1:] {
+		if want := fmt.Sprintf("NEW LINE %05d", i); l.text != want || l.offset != int64(15*i) {
+			t.Fatalf("after the rewrite, line %d is %+v, want %q at %d: the new content whole, from its start", i, l, want, 15*i)
+		}
+	}
+	if off := <-truncatedAt; off != 30 {
+		t.Fatalf("the old content's position %d, want 30 (its two lines sent)", off)
+	}
+}

@@ -124,6 +124,7 @@ type Prospector struct {
 	byPath   map[string]*running
 	known    map[fileID]*known
 	warned   map[string]string  // path → last open error logged
+	sizes    map[fileID]int64   // rotated files held while they grow (see stillWritten)
 	heads    *fpSet[[]*running] // see runningHeads; nil until needed in a scan
 	firstRun bool
 	started  bool      // start_position applies: the agent's first configuration
@@ -145,7 +146,7 @@ func New(inputs []config.Input, out chan<- *event.Chunk, reg Registry, log *slog
 		baseLog: log,
 		index:   newContentIndex(),
 		running: make(map[fileID]*running), byPath: make(map[string]*running),
-		known: make(map[fileID]*known), warned: make(map[string]string),
+		known: make(map[fileID]*known), warned: make(map[string]string), sizes: make(map[fileID]int64),
 		doneSig: make(chan struct{}, 1), firstRun: true, started: true,
 	}
 	for i, in := range inputs {

@@ -115,8 +115,17 @@ func (p *Prospector) resumeAt(c candidate, ct content, hd *head, size int64, ent
 				p.log.Info("file is a copy of content already read", "path", c.path, "size", size, "offset", pos.Offset)
 				return copyPlan(ct, pos, e.delivered(), size)
 			}
+			if p.stillWritten(c, size) {
+				p.log.Debug("rotated file starts like content read before and still grows (a copy being written?), waiting", "path", c.path, "size", size)
+				return plan{}
+			}
 			p.log.Info("file starts like content read before but is not a copy of it, reading from the start", "path", c.path)
 		}
+	}
+	// A rotated file too short to be told from a copy being written (its
+	// head is shorter than the fingerprint) waits while it grows.
+	if hd.full.Len < event.FingerprintSize && p.stillWritten(c, size) {
+		return plan{}
 	}
 	// 4. New content. A file the registry knows (entered when found, even
 	// if it could not be read at once) is the agent's, however old.
@@ -135,6 +144,21 @@ func (p *Prospector) resumeAt(c candidate, ct content, hd *head, size int64, ent
 		return plan{start: end, how: fromEnd, safe: end}
 	}
 	return plan{how: fresh}
+}
+
+// stillWritten reports whether a file matched by rotated_files only has
+// grown since the last scan looked at it (the first look counts as grown):
+// a copy is written there (copytruncate's cp), and a copy read while it is
+// written would be taken for new content and read from its start. A file
+// that stopped growing is decided at the next scan; live files (paths) are
+// never held.
+func (p *Prospector) stillWritten(c candidate, size int64) bool {
+	if !c.rotated {
+		return false
+	}
+	prev, seen := p.sizes[c.id]
+	p.sizes[c.id] = size
+	return !seen || prev != size
 }
 
 // copyPlan starts a copy at start, where its original was read to, and

@@ -155,6 +155,11 @@ func (p *Prospector) clean(seen map[fileID]bool) {
 			delete(p.known, id) // gone: its inode may be reused
 		}
 	}
+	for id := range p.sizes {
+		if !seen[id] {
+			delete(p.sizes, id)
+		}
+	}
 	for path := range p.warned {
 		if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
 			delete(p.warned, path) // gone: logged again should it come back unreadable
@@ -389,10 +394,11 @@ func (p *Prospector) consider(ctx context.Context, c candidate) {
 	p.openSet[c.id] = r
 	p.openMu.Unlock()
 	delete(p.known, c.id)
+	delete(p.sizes, c.id)
 	if n := p.open.Add(1); n > p.openPeak.Load() {
 		p.openPeak.Store(n) // only this goroutine writes it
 	}
-	p.log.Debug("harvester started", "path", c.path, "offset", start.Offset, "gzip", ct.gz)
+	p.log.Debug("harvester started", "path", c.path, "id", c.id.String(), "offset", start.Offset, "gzip", ct.gz, "how", int(o.pl.how))
 	go func() {
 		err := r.h.Run(ctx)
 		p.doneMu.Lock()
