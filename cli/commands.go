@@ -12,7 +12,7 @@ import (
 
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/embedded"
-	"github.com/logship/logship/internal/filebeat"
+	"github.com/logship/logship/cli/filebeat"
 	"github.com/logship/logship/output/kafka"
 )
 
