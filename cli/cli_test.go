@@ -19,6 +19,7 @@ import (
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/embedded"
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/fileid"
 	"github.com/logship/logship/internal/kafkatest"
 	"github.com/logship/logship/registry"
 )
@@ -234,7 +235,7 @@ func TestRegistryCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg.Commit(&event.Source{ID: "dev-ino", Path: logf, Dev: st.Dev, Inode: st.Ino}, event.Position{Offset: 4, TailLen: -1})
+	reg.Commit(&event.Source{ID: "dev-ino", Path: logf, Dev: st.Dev, Inode: st.Ino}, fileid.Position{Offset: 4, TailLen: -1})
 	if err := reg.Flush(); err != nil {
 		t.Fatal(err)
 	}

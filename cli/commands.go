@@ -10,9 +10,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/logship/logship/cli/filebeat"
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/embedded"
-	"github.com/logship/logship/cli/filebeat"
 	"github.com/logship/logship/output/kafka"
 )
 

@@ -8,6 +8,8 @@ package event
 import (
 	"sync/atomic"
 	"time"
+
+	"github.com/logship/logship/fileid"
 )
 
 // Source describes the file an event was read from. One Source is shared by
@@ -23,10 +25,10 @@ type Source struct {
 	// Fingerprint hashes the file's first bytes; it tells a reused inode
 	// from the file that once had it. It grows while the file is shorter
 	// than the fingerprint size, and changes after a truncation.
-	Fingerprint Fingerprint
+	Fingerprint fileid.Fingerprint
 	// Marks are positions in the content read so far, to tell a copy of
-	// it from a file that only starts the same way (see Marks).
-	Marks Marks
+	// it from a file that only starts the same way (see fileid.Marks).
+	Marks fileid.Marks
 	// Input is the input configuration the file was found by.
 	Input *Input
 	// Forgotten is set once the registry has forgotten the file (it was
@@ -37,8 +39,8 @@ type Source struct {
 	// content while it was read (see Renewed).
 	Truncated bool
 
-	delivered atomic.Pointer[Position] // see Delivered
-	parts     atomic.Pointer[docParts] // see MakeDoc
+	delivered atomic.Pointer[fileid.Position] // see Delivered
+	parts     atomic.Pointer[docParts]        // see MakeDoc
 }
 
 // Delivered is how far this content is known delivered: the registry's
@@ -46,16 +48,16 @@ type Source struct {
 // entered at), then every position the acker committed for it. Zero before
 // either. Never ahead of acknowledgement, so a copy of this content may be
 // entered in the registry there (see prospector). Safe for concurrent use.
-func (s *Source) Delivered() Position {
+func (s *Source) Delivered() fileid.Position {
 	if p := s.delivered.Load(); p != nil {
 		return *p
 	}
-	return Position{}
+	return fileid.Position{}
 }
 
 // SetDelivered records pos as delivered (see Delivered). Only the registry
 // calls it, as it commits or enters the Source.
-func (s *Source) SetDelivered(pos Position) { s.delivered.Store(&pos) }
+func (s *Source) SetDelivered(pos fileid.Position) { s.delivered.Store(&pos) }
 
 // Renewed returns a Source for the same file with new content (it was
 // truncated): events read before keep the old one, and with it the
@@ -118,7 +120,7 @@ type Event struct {
 	// that is not simply after Line (see PositionAfter): processed events
 	// hold the position after their last raw line, or before a pending
 	// event that started earlier.
-	Commit Position
+	Commit fileid.Position
 }
 
 // Flag is a set of log.flags.
@@ -177,7 +179,7 @@ type Raw struct {
 	// Offset is where the line starts; End is just past its newline.
 	Offset, End int64
 	// Before is the position before the line, After the one after it.
-	Before, After Position
+	Before, After fileid.Position
 	Truncated     bool
 	Flags         Flag
 	// Time is when the line was read.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/fileid"
 )
 
 // BenchmarkSplit is the harvester's hot path without line processing:
@@ -27,7 +28,7 @@ func BenchmarkSplit(b *testing.B) {
 		}
 		close(done)
 	}()
-	h := New(Config{}, &event.Source{ID: "x"}, nil, event.Position{}, out, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h := New(Config{}, &event.Source{ID: "x"}, nil, fileid.Position{}, out, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	b.SetBytes(int64(len(data) / lines))
 	b.ReportAllocs()
 	n := 0

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/fileid"
 )
 
 // wasTruncated reports whether the file is no longer the one read up to
@@ -39,15 +40,11 @@ func (h *Harvester) wasTruncated(size int64) (bool, error) {
 // sameHead reports whether the file still starts with the bytes it was
 // fingerprinted by.
 func (h *Harvester) sameHead(src *event.Source) (bool, error) {
-	fp := src.Fingerprint.Load()
-	if fp.Len == 0 {
-		return true, nil
-	}
-	now, err := event.HashHead(h.f, fp.Len)
+	same, err := fileid.StartsWith(h.f, src.Fingerprint.Load())
 	if err != nil {
 		return false, fmt.Errorf("read %s: %w", src.Path, err)
 	}
-	return now == fp, nil
+	return same, nil
 }
 
 // restart reads the file again from its start after a truncation. Events
@@ -64,15 +61,15 @@ func (h *Harvester) restart(ctx context.Context) error {
 	if h.cfg.OnTruncate != nil {
 		h.cfg.OnTruncate(h.src, h.Position())
 	}
-	h.lastPos = event.Position{}
+	h.lastPos = fileid.Position{}
 	if _, err := h.f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("seek %s: %w", h.src.Path, err)
 	}
 	h.pos, h.lineStart, h.partial, h.truncated = 0, 0, h.partial[:0], false
-	h.start, h.sentEnd = event.Position{}, -1
+	h.start, h.sentEnd = fileid.Position{}, -1
 	// New content, a new Source: the offsets of lines read before, still
 	// in flight, are committed with the fingerprint they belong to.
-	fp, err := event.HashHead(h.f, event.FingerprintSize)
+	fp, err := fileid.HashHead(h.f, fileid.FingerprintSize)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", h.src.Path, err)
 	}
@@ -92,10 +89,10 @@ func (h *Harvester) restart(ctx context.Context) error {
 // the fingerprint size when it was taken.
 func (h *Harvester) growFingerprint() {
 	fp := h.src.Fingerprint.Load()
-	if h.cfg.Gzip || fp.Len >= event.FingerprintSize || h.pos <= fp.Len {
+	if h.cfg.Gzip || fp.Len >= fileid.FingerprintSize || h.pos <= fp.Len {
 		return
 	}
-	if v, err := event.HashHead(h.f, event.FingerprintSize); err == nil {
+	if v, err := fileid.HashHead(h.f, fileid.FingerprintSize); err == nil {
 		h.src.Fingerprint.Store(v)
 	}
 }

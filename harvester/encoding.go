@@ -3,7 +3,7 @@ package harvester
 import (
 	"unicode/utf8"
 
-	"github.com/logship/logship/event"
+	"github.com/logship/logship/fileid"
 	"github.com/logship/logship/internal/textenc"
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/unicode"
@@ -34,11 +34,11 @@ func LookupEncoding(name string) (Encoding, error) {
 // At is a position at off known only by its offset: its check is that a
 // newline ends there, or for UTF-16 (whose newline is not the byte '\n')
 // only that the file reaches it.
-func (e Encoding) At(off int64) event.Position {
+func (e Encoding) At(off int64) fileid.Position {
 	if e.utf16 {
-		return event.Position{Offset: off, TailLen: event.TailUnchecked}
+		return fileid.Position{Offset: off, TailLen: fileid.TailUnchecked}
 	}
-	return event.Position{Offset: off, TailLen: event.TailNewline}
+	return fileid.Position{Offset: off, TailLen: fileid.TailNewline}
 }
 
 // UTF16 reports whether lines end with UTF-16's two-byte newline.

@@ -11,6 +11,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/fileid"
 )
 
 func TestEncodings(t *testing.T) {
@@ -44,10 +45,10 @@ func TestEncodings(t *testing.T) {
 			if err := os.WriteFile(path, data, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			read := func(from event.Position) []event.Event {
+			read := func(from fileid.Position) []event.Event {
 				return readAll(t, path, from, Config{Encoding: enc, ReadBufferSize: 7}, nil)
 			}
-			got := read(event.Position{})
+			got := read(fileid.Position{})
 			if len(got) != len(tc.want) {
 				t.Fatalf("%d events, want %d", len(got), len(tc.want))
 			}
@@ -78,7 +79,7 @@ func TestEncodings(t *testing.T) {
 
 // readAll reads a file from a position to its end (close_eof) and returns
 // its events.
-func readAll(t *testing.T, path string, from event.Position, cfg Config, pipeline func(*event.Source) Processor) []event.Event {
+func readAll(t *testing.T, path string, from fileid.Position, cfg Config, pipeline func(*event.Source) Processor) []event.Event {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {

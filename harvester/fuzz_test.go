@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/fileid"
 )
 
 // FuzzSplit feeds data in pieces of varying size and checks the lines, their
@@ -58,7 +59,7 @@ func splitInPieces(t *testing.T, cfg Config, data []byte, step int) ([]event.Eve
 	t.Helper()
 	cfg.ChunkEvents, cfg.ChunkBytes = 3, 8
 	out := make(chan *event.Chunk, len(data)+1)
-	h := New(cfg, &event.Source{}, nil, event.Position{}, out, nil, nil, slog.Default())
+	h := New(cfg, &event.Source{}, nil, fileid.Position{}, out, nil, nil, slog.Default())
 	for i := 0; i < len(data); i += step {
 		if err := h.split(t.Context(), data[i:min(i+step, len(data))]); err != nil {
 			t.Fatal(err)

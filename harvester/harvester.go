@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/fileid"
 	"github.com/logship/logship/internal/backoff"
 	"github.com/logship/logship/internal/ratelog"
 )
@@ -50,7 +51,7 @@ type Config struct {
 	// delivered position) and the position every line before which has been
 	// handed downstream: a copy of that content (copytruncate) can then be
 	// read from there.
-	OnTruncate func(src *event.Source, pos event.Position)
+	OnTruncate func(src *event.Source, pos fileid.Position)
 	// CommitStart makes the first event sent a skip event at the start
 	// position, so that the file is committed there in order behind every
 	// line handed downstream before it. The prospector asks for it when a
@@ -90,7 +91,7 @@ type Processor interface {
 	Deadline() time.Time
 	// Pending is the position before the oldest line not yet in an event
 	// returned by Events, if there is one: reading resumes there.
-	Pending() (event.Position, bool)
+	Pending() (fileid.Position, bool)
 	// Events returns the events completed since the last call, in file
 	// order. They and the memory their Lines point to are valid until the
 	// next call of any method.
@@ -158,7 +159,7 @@ type Harvester struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	start     event.Position
+	start     fileid.Position
 	pos       int64 // offset of the next byte to read
 	lineStart int64 // offset of the first byte of the current (partial) line
 	partial   []byte
@@ -170,16 +171,16 @@ type Harvester struct {
 	// The end of the last line sent downstream and the position after it
 	// (sentEnd is -1 before the first send).
 	sentEnd int64
-	sentPos event.Position
+	sentPos fileid.Position
 
 	dec        *decoder
 	keepBytes  bool // the line's bytes as they are (KeepBytes, UTF-8)
 	truncLog   *ratelog.Logger
-	bigEndian  bool           // UTF-16 byte order
-	prev       byte           // UTF-16: the byte before the data being split
-	proc       Processor      // nil without a pipeline
-	lastPos    event.Position // after the last raw line (with a pipeline)
-	lastEvents int            // events in the last chunk sent
+	bigEndian  bool            // UTF-16 byte order
+	prev       byte            // UTF-16: the byte before the data being split
+	proc       Processor       // nil without a pipeline
+	lastPos    fileid.Position // after the last raw line (with a pipeline)
+	lastEvents int             // events in the last chunk sent
 	// Raw lines and bytes read since the last chunk was sent.
 	readLines int64
 	readBytes int64
@@ -188,7 +189,7 @@ type Harvester struct {
 // New returns a harvester for f that starts reading at start. It takes
 // ownership of f and closes it when Run returns. wake may be nil; a value on
 // it ends an end-of-file wait early.
-func New(cfg Config, src *event.Source, f *os.File, start event.Position, out chan<- *event.Chunk, wake <-chan struct{}, stats *Stats, log *slog.Logger) *Harvester {
+func New(cfg Config, src *event.Source, f *os.File, start fileid.Position, out chan<- *event.Chunk, wake <-chan struct{}, stats *Stats, log *slog.Logger) *Harvester {
 	cfg.Defaults()
 	if stats == nil {
 		stats = new(Stats)
@@ -208,7 +209,7 @@ func New(cfg Config, src *event.Source, f *os.File, start event.Position, out ch
 
 // Position is where a new harvester for the same file resumes: after the
 // last complete line sent. Only valid after Run has returned.
-func (h *Harvester) Position() event.Position {
+func (h *Harvester) Position() fileid.Position {
 	p := h.bare(h.lineStart)
 	switch {
 	case h.sentEnd >= 0 && h.sentEnd == h.lineStart:
@@ -225,7 +226,7 @@ func (h *Harvester) Position() event.Position {
 }
 
 // bare is a position at off known only by its offset.
-func (h *Harvester) bare(off int64) event.Position { return h.cfg.Encoding.At(off) }
+func (h *Harvester) bare(off int64) fileid.Position { return h.cfg.Encoding.At(off) }
 
 // Size is the file's size now (compressed, for gzip); safe for concurrent
 // use, an error once the file is closed.
@@ -348,7 +349,7 @@ func (h *Harvester) Run(ctx context.Context) (err error) {
 			// Complete a short fingerprint as soon as the file is long
 			// enough, not only at its end: a truncation may come first,
 			// and a copy is known by the fingerprint it reports.
-			if h.pos >= event.FingerprintSize {
+			if h.pos >= fileid.FingerprintSize {
 				h.growFingerprint()
 			}
 			if h.cfg.Gate != nil {

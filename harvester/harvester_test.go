@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/fileid"
 )
 
 type line struct {
@@ -36,7 +37,7 @@ func run(t *testing.T, path string, offset int64, cfg Config) (<-chan *event.Chu
 	}
 	out := make(chan *event.Chunk)
 	wake := make(chan struct{}, 1)
-	h := New(cfg, &event.Source{ID: "x", Path: path}, f, event.Position{Offset: offset}, out, wake, nil, slog.Default())
+	h := New(cfg, &event.Source{ID: "x", Path: path}, f, fileid.Position{Offset: offset}, out, wake, nil, slog.Default())
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx) }()
@@ -208,7 +209,7 @@ func TestRemovedReadToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := make(chan *event.Chunk, 100)
-	h := New(Config{CloseRemoved: true}, &event.Source{Path: path}, f, event.Position{}, out, nil, nil, slog.Default())
+	h := New(Config{CloseRemoved: true}, &event.Source{Path: path}, f, fileid.Position{}, out, nil, nil, slog.Default())
 	if err := h.Run(t.Context()); !errors.Is(err, ErrRemoved) {
 		t.Fatalf("Run = %v, want ErrRemoved", err)
 	}
@@ -233,7 +234,7 @@ func TestCloseInactive(t *testing.T) {
 			t.Fatal(err)
 		}
 		out := make(chan *event.Chunk, 10)
-		h := New(Config{CloseInactive: time.Minute}, &event.Source{Path: path}, f, event.Position{}, out, nil, nil, slog.Default())
+		h := New(Config{CloseInactive: time.Minute}, &event.Source{Path: path}, f, fileid.Position{}, out, nil, nil, slog.Default())
 		start := time.Now()
 		if err := h.Run(t.Context()); !errors.Is(err, ErrInactive) {
 			t.Fatalf("Run = %v, want ErrInactive", err)
@@ -253,7 +254,7 @@ func TestStats(t *testing.T) {
 	f, _ := os.Open(path)
 	out := make(chan *event.Chunk, 10)
 	var st Stats
-	h := New(Config{MaxBytes: 20}, &event.Source{Path: path}, f, event.Position{}, out, nil, &st, slog.Default())
+	h := New(Config{MaxBytes: 20}, &event.Source{Path: path}, f, fileid.Position{}, out, nil, &st, slog.Default())
 	ctx, cancel := context.WithCancel(t.Context())
 	go func() { <-out; cancel() }()
 	_ = h.Run(ctx)
@@ -267,19 +268,19 @@ func TestStats(t *testing.T) {
 func TestTruncatedAndRegrown(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "a.log")
 	appendFile(t, path, "first line\n")
-	var gotFP event.FingerprintValue
-	var gotPos event.Position
+	var gotFP fileid.FingerprintValue
+	var gotPos fileid.Position
 	truncated := make(chan struct{}, 1)
 	f, _ := os.Open(path)
 	out := make(chan *event.Chunk, 10)
 	wake := make(chan struct{}, 1)
 	src := &event.Source{Path: path}
-	fp, _ := event.HashHead(f, event.FingerprintSize)
+	fp, _ := fileid.HashHead(f, fileid.FingerprintSize)
 	src.Fingerprint.Store(fp)
-	h := New(Config{OnTruncate: func(old *event.Source, pos event.Position) {
+	h := New(Config{OnTruncate: func(old *event.Source, pos fileid.Position) {
 		gotFP, gotPos = old.Fingerprint.Load(), pos
 		truncated <- struct{}{}
-	}}, src, f, event.Position{}, out, wake, nil, slog.Default())
+	}}, src, f, fileid.Position{}, out, wake, nil, slog.Default())
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx) }()
@@ -316,7 +317,7 @@ func TestGzip(t *testing.T) {
 	}{{0, "one,two,three"}, {4, "two,three"}} {
 		f, _ := os.Open(path)
 		out := make(chan *event.Chunk, 10)
-		h := New(Config{Gzip: true}, &event.Source{Path: path}, f, event.Position{Offset: tc.from}, out, nil, nil, slog.Default())
+		h := New(Config{Gzip: true}, &event.Source{Path: path}, f, fileid.Position{Offset: tc.from}, out, nil, nil, slog.Default())
 		if err := h.Run(t.Context()); !errors.Is(err, ErrEOF) {
 			t.Fatalf("Run = %v, want ErrEOF", err)
 		}
@@ -339,14 +340,14 @@ func TestCloseEOFAndRenamed(t *testing.T) {
 	appendFile(t, path, "x\n")
 	f, _ := os.Open(path)
 	out := make(chan *event.Chunk, 10)
-	if err := New(Config{CloseEOF: true}, &event.Source{Path: path}, f, event.Position{}, out, nil, nil, slog.Default()).Run(t.Context()); !errors.Is(err, ErrEOF) {
+	if err := New(Config{CloseEOF: true}, &event.Source{Path: path}, f, fileid.Position{}, out, nil, nil, slog.Default()).Run(t.Context()); !errors.Is(err, ErrEOF) {
 		t.Fatalf("close_eof: Run = %v", err)
 	}
 	f, _ = os.Open(path)
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := New(Config{CloseRenamed: true}, &event.Source{Path: path}, f, event.Position{}, out, nil, nil, slog.Default()).Run(t.Context()); !errors.Is(err, ErrRenamed) {
+	if err := New(Config{CloseRenamed: true}, &event.Source{Path: path}, f, fileid.Position{}, out, nil, nil, slog.Default()).Run(t.Context()); !errors.Is(err, ErrRenamed) {
 		t.Fatalf("close_renamed: Run = %v", err)
 	}
 }
@@ -363,7 +364,7 @@ func TestCloseRemovedAfter(t *testing.T) {
 		}
 		var st Stats
 		out := make(chan *event.Chunk) // nobody receives
-		h := New(Config{CloseRemoved: true, CloseRemovedAfter: time.Minute}, &event.Source{Path: path}, f, event.Position{}, out, nil, &st, slog.Default())
+		h := New(Config{CloseRemoved: true, CloseRemovedAfter: time.Minute}, &event.Source{Path: path}, f, fileid.Position{}, out, nil, &st, slog.Default())
 		start := time.Now()
 		if err := h.Run(t.Context()); !errors.Is(err, ErrAbandoned) {
 			t.Fatalf("Run = %v", err)
@@ -383,11 +384,11 @@ func TestFingerprintGrows(t *testing.T) {
 	appendFile(t, path, "short\n")
 	f, _ := os.Open(path)
 	src := &event.Source{Path: path}
-	fp, _ := event.HashHead(f, event.FingerprintSize)
+	fp, _ := fileid.HashHead(f, fileid.FingerprintSize)
 	src.Fingerprint.Store(fp)
 	out := make(chan *event.Chunk, 100)
 	wake := make(chan struct{}, 1)
-	h := New(Config{}, src, f, event.Position{}, out, wake, nil, slog.Default())
+	h := New(Config{}, src, f, fileid.Position{}, out, wake, nil, slog.Default())
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx) }()
@@ -396,12 +397,12 @@ func TestFingerprintGrows(t *testing.T) {
 	wake <- struct{}{}
 	<-out
 	deadline := time.Now().Add(5 * time.Second)
-	for src.Fingerprint.Load().Len != event.FingerprintSize && time.Now().Before(deadline) {
+	for src.Fingerprint.Load().Len != fileid.FingerprintSize && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	cancel()
 	<-done
-	if got := src.Fingerprint.Load(); got.Len != event.FingerprintSize || got == fp {
+	if got := src.Fingerprint.Load(); got.Len != fileid.FingerprintSize || got == fp {
 		t.Fatalf("fingerprint %+v, was %+v", got, fp)
 	}
 }
@@ -419,7 +420,7 @@ func TestTruncatedLinesLoggedAtARate(t *testing.T) {
 	var mu sync.Mutex
 	stats := new(Stats)
 	out := make(chan *event.Chunk, 100)
-	h := New(Config{MaxBytes: 10, CloseEOF: true}, &event.Source{ID: "x", Path: path}, f, event.Position{}, out, nil, stats,
+	h := New(Config{MaxBytes: 10, CloseEOF: true}, &event.Source{ID: "x", Path: path}, f, fileid.Position{}, out, nil, stats,
 		slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil)))
 	if err := h.Run(t.Context()); !errors.Is(err, ErrEOF) {
 		t.Fatal(err)
@@ -453,11 +454,11 @@ func TestTruncationRenewsSource(t *testing.T) {
 	appendFile(t, path, "old content line\n")
 	f, _ := os.Open(path)
 	src := &event.Source{ID: "x", Path: path}
-	fp, _ := event.HashHead(f, event.FingerprintSize)
+	fp, _ := fileid.HashHead(f, fileid.FingerprintSize)
 	src.Fingerprint.Store(fp)
 	out := make(chan *event.Chunk, 10)
 	wake := make(chan struct{}, 1)
-	h := New(Config{}, src, f, event.Position{}, out, wake, nil, slog.Default())
+	h := New(Config{}, src, f, fileid.Position{}, out, wake, nil, slog.Default())
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx) }()
@@ -528,7 +529,7 @@ func TestGateBoundsReaders(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h := New(Config{Gate: gate, CloseEOF: true}, &event.Source{Path: p}, f, event.Position{}, out, nil, nil, slog.Default())
+			h := New(Config{Gate: gate, CloseEOF: true}, &event.Source{Path: p}, f, fileid.Position{}, out, nil, nil, slog.Default())
 			wg.Go(func() { _ = h.Run(ctx) })
 		}
 		synctest.Wait() // every harvester blocked: on the output or at the gate
@@ -575,12 +576,12 @@ func TestTruncatedAndRewrittenBetweenReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := &event.Source{ID: "x", Path: path}
-	fp, _ := event.HashHead(f, event.FingerprintSize) // as the prospector does
+	fp, _ := fileid.HashHead(f, fileid.FingerprintSize) // as the prospector does
 	src.Fingerprint.Store(fp)
 	ch := make(chan *event.Chunk)
-	h := New(Config{ReadBufferSize: 30, ChunkEvents: 1, OnTruncate: func(_ *event.Source, pos event.Position) {
+	h := New(Config{ReadBufferSize: 30, ChunkEvents: 1, OnTruncate: func(_ *event.Source, pos fileid.Position) {
 		truncatedAt <- pos.Offset
-	}}, src, f, event.Position{}, ch, nil, nil, slog.Default())
+	}}, src, f, fileid.Position{}, ch, nil, nil, slog.Default())
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx) }()

@@ -8,6 +8,7 @@ import (
 	"context"
 
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/fileid"
 )
 
 // split cuts data into lines; bytes after the last newline stay partial.
@@ -117,11 +118,11 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 // positionAfter is the position after a raw line (its bytes as in the
 // file, without newline) that ends at end.
-func (h *Harvester) positionAfter(line []byte, end int64, truncated bool) event.Position {
+func (h *Harvester) positionAfter(line []byte, end int64, truncated bool) fileid.Position {
 	if h.cfg.Encoding.utf16 { // its tail cannot be checked byte for byte
 		return h.bare(end)
 	}
-	return event.PositionAfterLine(line, end, truncated)
+	return fileid.PositionAfterLine(line, end, truncated)
 }
 
 // isCR reports whether b (one newline's width) is a carriage return.

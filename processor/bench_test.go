@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/fileid"
 )
 
 // Each benchmark feeds one line per iteration through a chain as the
@@ -17,7 +18,7 @@ func benchChain(b *testing.B, cfg string, lines []string) {
 	var off int64
 	for i, l := range lines {
 		end := off + int64(len(l)) + 1
-		raws[i] = event.Raw{Text: []byte(l), Offset: off, End: end, After: event.Position{Offset: end}, Time: t0}
+		raws[i] = event.Raw{Text: []byte(l), Offset: off, End: end, After: fileid.Position{Offset: end}, Time: t0}
 		off = end
 	}
 	var bytes int64

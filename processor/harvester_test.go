@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/fileid"
 	"github.com/logship/logship/harvester"
 )
 
 // harvest runs a real harvester with the pipeline on path from pos until
 // want events (skips not counted) arrived, then stops it as a shutdown does
 // and returns the events and where a new harvester resumes.
-func harvest(t *testing.T, p *Pipeline, path string, pos event.Position, want int) ([]event.Event, event.Position) {
+func harvest(t *testing.T, p *Pipeline, path string, pos fileid.Position, want int) ([]event.Event, fileid.Position) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -68,7 +69,7 @@ func TestRestartInPendingMultiline(t *testing.T) {
 	p := mustNew(t, input(t, `multiline: {pattern: '^\d{4}-', negate: true, match: after, timeout: 1h}`))
 	first := "2026-11-21 one\n"
 	write(first + "2026-11-21 two fails\njava.lang.Error: x\n\tat a.b(C.java:1)\n")
-	got, pos := harvest(t, p, path, event.Position{}, 1)
+	got, pos := harvest(t, p, path, fileid.Position{}, 1)
 	if len(got) != 1 || string(got[0].Line) != "2026-11-21 one" {
 		t.Fatalf("first run: %q", messages(got))
 	}
@@ -101,7 +102,7 @@ func TestDroppedLinesAdvance(t *testing.T) {
 	p := mustNew(t, input(t, `exclude_lines: ['^DEBUG']`))
 	f, _ := os.Open(path)
 	out := make(chan *event.Chunk, 10)
-	h := harvester.New(harvester.Config{Pipeline: p.Chain, CloseEOF: true}, &event.Source{ID: "x", Path: path}, f, event.Position{}, out, nil, nil, slog.Default())
+	h := harvester.New(harvester.Config{Pipeline: p.Chain, CloseEOF: true}, &event.Source{ID: "x", Path: path}, f, fileid.Position{}, out, nil, nil, slog.Default())
 	if err := h.Run(t.Context()); !errors.Is(err, harvester.ErrEOF) {
 		t.Fatal(err)
 	}

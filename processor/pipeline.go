@@ -7,6 +7,7 @@ import (
 
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/fileid"
 	"github.com/logship/logship/harvester"
 )
 
@@ -96,7 +97,7 @@ func (p *Pipeline) Chain(src *event.Source) harvester.Processor {
 type unit struct {
 	text          []byte
 	offset, end   int64
-	before, after event.Position
+	before, after fileid.Position
 	time          time.Time // the event's @timestamp
 	read          time.Time // when the line was read
 	truncated     bool
@@ -179,10 +180,10 @@ func (c *Chain) Deadline() time.Time {
 }
 
 // Pending implements harvester.Processor.
-func (c *Chain) Pending() (event.Position, bool) {
-	var p event.Position
+func (c *Chain) Pending() (fileid.Position, bool) {
+	var p fileid.Position
 	found := false
-	take := func(q event.Position) {
+	take := func(q fileid.Position) {
 		if !found || q.Offset < p.Offset {
 			p, found = q, true
 		}
@@ -211,7 +212,7 @@ func (c *Chain) reset() {
 
 // commit is where reading may resume once an event ending at after is
 // delivered: not past the first line of an event still pending.
-func (c *Chain) commit(after event.Position) event.Position {
+func (c *Chain) commit(after fileid.Position) fileid.Position {
 	if p, ok := c.Pending(); ok && p.Offset < after.Offset {
 		return p
 	}

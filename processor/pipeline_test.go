@@ -11,6 +11,7 @@ import (
 
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/fileid"
 	"gopkg.in/yaml.v3"
 )
 
@@ -43,10 +44,10 @@ func feed(t testing.TB, p *Pipeline, path string, lines []string) []event.Event 
 		}
 	}
 	var off int64
-	before := event.Position{}
+	before := fileid.Position{}
 	for i, l := range lines {
 		end := off + int64(len(l)) + 1
-		after := event.PositionAfterLine([]byte(l), end, false)
+		after := fileid.PositionAfterLine([]byte(l), end, false)
 		c.Line(&event.Raw{Text: []byte(l), Offset: off, End: end, Before: before, After: after, Time: t0.Add(time.Duration(i) * time.Millisecond)})
 		take()
 		off, before = end, after
@@ -186,13 +187,13 @@ func TestMultilineMaxBytes(t *testing.T) {
 func TestMultilinePendingAndTimeout(t *testing.T) {
 	p := mustNew(t, input(t, `multiline: {pattern: '^\s', match: after, timeout: 5s}`))
 	c := p.Chain(&event.Source{ID: "x", Path: "/x.log"})
-	line := func(text string, off int64, before event.Position, read time.Time) event.Position {
+	line := func(text string, off int64, before fileid.Position, read time.Time) fileid.Position {
 		end := off + int64(len(text)) + 1
-		after := event.PositionAfterLine([]byte(text), end, false)
+		after := fileid.PositionAfterLine([]byte(text), end, false)
 		c.Line(&event.Raw{Text: []byte(text), Offset: off, End: end, Before: before, After: after, Time: read})
 		return after
 	}
-	a1 := line("first", 0, event.Position{}, t0)
+	a1 := line("first", 0, fileid.Position{}, t0)
 	if len(c.Events()) != 0 {
 		t.Fatal("an event before its end is known")
 	}

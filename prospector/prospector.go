@@ -16,6 +16,7 @@ import (
 
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/fileid"
 	"github.com/logship/logship/harvester"
 	"github.com/logship/logship/internal/backoff"
 	"github.com/logship/logship/registry"
@@ -29,10 +30,10 @@ type Registry interface {
 	// Seed enters a file the registry does not know at a position that is
 	// delivered or need not be (see registry.Registry.Seed); an existing
 	// entry is left as it is.
-	Seed(src *event.Source, pos event.Position) bool
+	Seed(src *event.Source, pos fileid.Position) bool
 	// Replace enters src in place of an entry for other content with the
 	// same identity, keeping that content as the entry's Previous.
-	Replace(src *event.Source, pos event.Position)
+	Replace(src *event.Source, pos fileid.Position)
 	Entries() []registry.Entry
 	Remove(id string)
 	LastWrite() time.Time
@@ -57,7 +58,7 @@ type running struct {
 	wake    chan struct{}
 	path    string
 	aliases []string // other paths byPath routes to it (it was renamed)
-	id      fileID
+	id      fileid.ID
 	input   int
 	// failures is how many harvesters of the file failed (panicked or
 	// could not read) in a row before this one.
@@ -75,8 +76,8 @@ func (r *running) poke() {
 
 // known is the state of a file whose harvester has stopped.
 type known struct {
-	pos      event.Position
-	fp       event.FingerprintValue
+	pos      fileid.Position
+	fp       fileid.FingerprintValue
 	retry    bool // start again once retryAt has passed, whatever the size
 	finished bool // a compressed file read to its end: never again
 	// failures counts the harvesters of the file that failed in a row;
@@ -103,7 +104,7 @@ type Prospector struct {
 	reg     Registry
 	log     *slog.Logger
 	baseLog *slog.Logger // for harvesters, which scope their own
-	index   *contentIndex
+	index   *fileid.Index
 
 	open     atomic.Int64
 	openPeak atomic.Int64
@@ -111,7 +112,7 @@ type Prospector struct {
 
 	// openSet mirrors running for other goroutines (Lag).
 	openMu  sync.Mutex
-	openSet map[fileID]*running
+	openSet map[fileid.ID]*running
 
 	// Harvesters that stopped, queued for Run's goroutine: a stopped
 	// harvester never waits to be collected.
@@ -120,12 +121,12 @@ type Prospector struct {
 	doneSig chan struct{} // capacity 1
 
 	// Owned by Run's goroutine.
-	running  map[fileID]*running
+	running  map[fileid.ID]*running
 	byPath   map[string]*running
-	known    map[fileID]*known
-	warned   map[string]string  // path → last open error logged
-	sizes    map[fileID]int64   // rotated files held while they grow (see stillWritten)
-	heads    *fpSet[[]*running] // see runningHeads; nil until needed in a scan
+	known    map[fileid.ID]*known
+	warned   map[string]string       // path → last open error logged
+	sizes    map[fileid.ID]int64     // rotated files held while they grow (see stillWritten)
+	heads    *fileid.Set[[]*running] // see runningHeads; nil until needed in a scan
 	firstRun bool
 	started  bool      // start_position applies: the agent's first configuration
 	since    time.Time // unknown rotated files modified after this are read
@@ -141,12 +142,12 @@ type Prospector struct {
 // resume positions.
 func New(inputs []config.Input, out chan<- *event.Chunk, reg Registry, log *slog.Logger) (*Prospector, error) {
 	p := &Prospector{
-		out: out, reg: reg, openSet: make(map[fileID]*running), gate: harvester.NewGate(readersAtOnce),
+		out: out, reg: reg, openSet: make(map[fileid.ID]*running), gate: harvester.NewGate(readersAtOnce),
 		log:     log.With("component", "prospector"),
 		baseLog: log,
-		index:   newContentIndex(),
-		running: make(map[fileID]*running), byPath: make(map[string]*running),
-		known: make(map[fileID]*known), warned: make(map[string]string), sizes: make(map[fileID]int64),
+		index:   fileid.NewIndex(),
+		running: make(map[fileid.ID]*running), byPath: make(map[string]*running),
+		known: make(map[fileid.ID]*known), warned: make(map[string]string), sizes: make(map[fileid.ID]int64),
 		doneSig: make(chan struct{}, 1), firstRun: true, started: true,
 	}
 	for i, in := range inputs {
@@ -177,7 +178,7 @@ func New(inputs []config.Input, out chan<- *event.Chunk, reg Registry, log *slog
 			CloseRenamed:      in.CloseRenamed,
 			CloseRemoved:      in.CloseRemoved,
 			CloseRemovedAfter: in.CloseRemovedAfter.D(),
-			OnTruncate:        p.index.add,
+			OnTruncate:        p.indexRead,
 			Watched:           true, // by write events and by scans (see wakeChanged)
 		}
 		p.inputs = append(p.inputs, ci)
@@ -347,14 +348,21 @@ func (p *Prospector) Run(ctx context.Context) error {
 	}
 }
 
+// indexRead records in the content index that src's content was read (every
+// line before pos handed downstream), with its marks and, as it moves, how
+// far it is delivered. Harvesters call it from their goroutines.
+func (p *Prospector) indexRead(src *event.Source, pos fileid.Position) {
+	p.index.Add(src.Fingerprint.Load(), pos, src.Marks.Snapshot(), src.Delivered)
+}
+
 // indexRegistry puts the registry's entries in the content index: content
 // delivered up to their positions, so that a copy of it found under another
 // inode continues there.
 func (p *Prospector) indexRegistry() {
 	for _, e := range p.reg.Entries() {
-		p.index.addDelivered(event.FingerprintValue{Hash: e.Fingerprint, Len: e.FingerprintLen}, e.Position())
+		p.index.AddDelivered(fileid.FingerprintValue{Hash: e.Fingerprint, Len: e.FingerprintLen}, e.Position())
 		if c := e.Previous; c != nil {
-			p.index.addDelivered(event.FingerprintValue{Hash: c.Fingerprint, Len: c.FingerprintLen}, c.Position())
+			p.index.AddDelivered(fileid.FingerprintValue{Hash: c.Fingerprint, Len: c.FingerprintLen}, c.Position())
 		}
 	}
 }
@@ -420,7 +428,7 @@ func (p *Prospector) finish(f finished) {
 	}
 	p.open.Add(-1)
 	pos, fp := r.h.Position(), r.h.Source().Fingerprint.Load()
-	p.index.add(r.h.Source(), pos)
+	p.indexRead(r.h.Source(), pos)
 	k := &known{pos: pos, fp: fp}
 	switch {
 	case errors.Is(f.err, harvester.ErrRemoved), errors.Is(f.err, harvester.ErrAbandoned):

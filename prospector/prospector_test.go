@@ -17,6 +17,7 @@ import (
 
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/fileid"
 	"github.com/logship/logship/harvester"
 	"github.com/logship/logship/internal/eventually"
 	"github.com/logship/logship/internal/testlog"
@@ -216,8 +217,8 @@ func sourceOf(t *testing.T, path string) (*event.Source, os.FileInfo) {
 	}
 	defer f.Close()
 	fi, _ := f.Stat()
-	id, _ := identity(fi)
-	fp, _ := event.HashHead(f, event.FingerprintSize)
+	id, _ := fileid.Of(fi)
+	fp, _ := fileid.HashHead(f, fileid.FingerprintSize)
 	src := &event.Source{ID: id.String(), Path: path}
 	src.Fingerprint.Store(fp)
 	return src, fi
@@ -247,10 +248,10 @@ func TestInodeReuseDetected(t *testing.T) {
 	write(t, path, "brand", "new")
 	reg, _ := registry.Open(filepath.Join(dir, "reg.json"), time.Second, slog.Default())
 	fi, _ := os.Stat(path)
-	id, _ := identity(fi)
+	id, _ := fileid.Of(fi)
 	src := &event.Source{ID: id.String(), Path: path}
-	src.Fingerprint.Store(event.FingerprintValue{Hash: 12345, Len: 10})
-	reg.Commit(src, event.Position{Offset: 6, TailLen: -1})
+	src.Fingerprint.Store(fileid.FingerprintValue{Hash: 12345, Len: 10})
+	reg.Commit(src, fileid.Position{Offset: 6, TailLen: -1})
 	h, _ := start(t, []config.Input{{Paths: []string{path}}}, reg)
 	waitFor(t, "2 lines", func() bool { return h.sink.count() == 2 })
 }
@@ -359,10 +360,10 @@ func TestCleanAndIgnoreOlder(t *testing.T) {
 	write(t, dir+"/old.log", "old line")
 	write(t, dir+"/kept.log", "kept")
 	gone := &event.Source{ID: "1:999999999", Path: dir + "/gone.log"}
-	reg.Commit(gone, event.Position{Offset: 10})
+	reg.Commit(gone, fileid.Position{Offset: 10})
 	fi, _ := os.Stat(dir + "/kept.log")
-	kept, _ := identity(fi)
-	reg.Commit(&event.Source{ID: kept.String(), Path: dir + "/kept.log"}, event.Position{Offset: 5, TailLen: -1})
+	kept, _ := fileid.Of(fi)
+	reg.Commit(&event.Source{ID: kept.String(), Path: dir + "/kept.log"}, fileid.Position{Offset: 5, TailLen: -1})
 	old := time.Now().Add(-time.Hour)
 	if err := os.Chtimes(dir+"/old.log", old, old); err != nil {
 		t.Fatal(err)
@@ -476,7 +477,7 @@ func TestSameBannerRewrittenWhileStopped(t *testing.T) {
 	}
 	src, fi := sourceOf(t, app)
 	last := old[len(old)-1]
-	reg.Commit(src, event.PositionAfterLine([]byte(last), fi.Size(), false))
+	reg.Commit(src, fileid.PositionAfterLine([]byte(last), fi.Size(), false))
 
 	if err := os.Truncate(app, 0); err != nil {
 		t.Fatal(err)
@@ -553,11 +554,11 @@ func (p *panicky) Line(l *event.Raw) {
 	}
 	p.out = append(p.out, event.Event{Line: l.Text, Offset: l.Offset, End: l.End, Flags: event.FlagCommit, Commit: l.After})
 }
-func (p *panicky) Expire(time.Time)                {}
-func (p *panicky) Flush()                          {}
-func (p *panicky) Deadline() time.Time             { return time.Time{} }
-func (p *panicky) Pending() (event.Position, bool) { return event.Position{}, false }
-func (p *panicky) Events() []event.Event           { e := p.out; p.out = nil; return e }
+func (p *panicky) Expire(time.Time)                 {}
+func (p *panicky) Flush()                           {}
+func (p *panicky) Deadline() time.Time              { return time.Time{} }
+func (p *panicky) Pending() (fileid.Position, bool) { return fileid.Position{}, false }
+func (p *panicky) Events() []event.Event            { e := p.out; p.out = nil; return e }
 
 // A panic in one file's harvester is that file's failure: it is logged with
 // the path and counted, the file is retried at later scans, each wait twice
@@ -688,7 +689,7 @@ func TestTruncatedWhileStoppedStartsOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	src, fi := sourceOf(t, app)
-	reg.Commit(src, event.PositionAfterLine([]byte("a line 00099"), fi.Size(), false))
+	reg.Commit(src, fileid.PositionAfterLine([]byte("a line 00099"), fi.Size(), false))
 	if err := os.Truncate(app, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -697,7 +698,7 @@ func TestTruncatedWhileStoppedStartsOver(t *testing.T) {
 	if e, ok := reg.Get(src.ID); !ok || e.Offset != 0 {
 		t.Fatalf("registry after the start: %+v %v, want offset 0", e, ok)
 	}
-	reg.Commit(src, event.Position{Offset: 1300}) // the old content's acks, late
+	reg.Commit(src, fileid.Position{Offset: 1300}) // the old content's acks, late
 	if e, _ := reg.Get(src.ID); e.Offset != 0 {
 		t.Fatalf("a late commit of the old content put the registry at %d", e.Offset)
 	}
@@ -721,13 +722,13 @@ func TestCopyOfTruncatedOriginalWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := &event.Source{Path: app}
-	fp, err := event.HashHead(f, event.FingerprintSize)
+	fp, err := fileid.HashHead(f, fileid.FingerprintSize)
 	if err != nil {
 		t.Fatal(err)
 	}
 	src.Fingerprint.Store(fp)
 	// Not run: as a harvester is between two reads.
-	r := &running{h: harvester.New(harvester.Config{}, src, f, event.Position{}, nil, nil, &harvester.Stats{}, slog.New(slog.DiscardHandler)), path: app}
+	r := &running{h: harvester.New(harvester.Config{}, src, f, fileid.Position{}, nil, nil, &harvester.Stats{}, slog.New(slog.DiscardHandler)), path: app}
 	defer f.Close()
 	p := &Prospector{}
 	candidate := func(name string, b []byte) bool {
@@ -741,7 +742,7 @@ func TestCopyOfTruncatedOriginalWaits(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		return p.copyOfRunning(content{f: c}, int64(len(b)), r)
+		return p.copyOfRunning(fileid.Content{F: c}, int64(len(b)), r)
 	}
 	if !candidate("copy", data) {
 		t.Fatal("a copy of the running file not held")
@@ -774,7 +775,7 @@ func TestWarnedPathsForgottenWhenGone(t *testing.T) {
 		p.warned[filepath.Join(dir, fmt.Sprintf("gone-%d.log", i))] = "permission denied"
 	}
 	p.warned[kept] = "permission denied"
-	p.clean(map[fileID]bool{})
+	p.clean(map[fileid.ID]bool{})
 	if len(p.warned) != 1 || p.warned[kept] == "" {
 		t.Fatalf("after a complete scan, %d paths remembered as unreadable, want only the one that exists", len(p.warned))
 	}

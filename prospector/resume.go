@@ -8,7 +8,7 @@ import (
 	"os"
 
 	"github.com/logship/logship/config"
-	"github.com/logship/logship/event"
+	"github.com/logship/logship/fileid"
 	"github.com/logship/logship/registry"
 )
 
@@ -29,16 +29,16 @@ const (
 // downstream (under this or another inode) but not yet delivered: the
 // harvester then commits its start in order behind them (CommitStart).
 type plan struct {
-	start event.Position
+	start fileid.Position
 	how   resume
 	// safe is delivered, or before start_position: nothing before it is
 	// to be shipped; never past start.
-	safe event.Position
+	safe fileid.Position
 }
 
 // resumeAt decides where reading a file starts. entry is the file's
 // registry entry, if it has one.
-func (p *Prospector) resumeAt(c candidate, ct content, hd *head, size int64, entry *registry.Entry) plan {
+func (p *Prospector) resumeAt(c candidate, ct fileid.Content, hd *fileid.Head, size int64, entry *registry.Entry) plan {
 	// 1. This file, by identity: from this run, else from the registry,
 	// trusted only while its head and the line before the offset match.
 	var prev *known
@@ -46,7 +46,7 @@ func (p *Prospector) resumeAt(c candidate, ct content, hd *head, size int64, ent
 	if k := p.known[c.id]; k != nil {
 		prev = k
 	} else if entry != nil {
-		prev = &known{pos: entry.Position(), fp: event.FingerprintValue{Hash: entry.Fingerprint, Len: entry.FingerprintLen}}
+		prev = &known{pos: entry.Position(), fp: fileid.FingerprintValue{Hash: entry.Fingerprint, Len: entry.FingerprintLen}}
 		how = fromEntry
 	}
 	switch {
@@ -63,17 +63,17 @@ func (p *Prospector) resumeAt(c candidate, ct content, hd *head, size int64, ent
 	}
 	if prev != nil {
 		switch {
-		case prev.fp.Len > 0 && !hd.startsWith(prev.fp):
-			p.log.Info("file identity reused by new content", "path", c.path, "inode", c.id.ino)
-		case !ct.gz && prev.pos.Offset > size:
+		case prev.fp.Len > 0 && !hd.StartsWith(prev.fp):
+			p.log.Info("file identity reused by new content", "path", c.path, "inode", c.id.Ino)
+		case !ct.Gz && prev.pos.Offset > size:
 			p.log.Warn("file shorter than its committed offset (truncated), reading from the start", "path", c.path, "offset", prev.pos.Offset, "size", size)
-		case !ct.check(prev.pos):
+		case !ct.Check(prev.pos):
 			p.log.Warn("file changed before its committed offset (truncated and rewritten), reading from the start", "path", c.path, "offset", prev.pos.Offset)
 		default:
 			safe := prev.pos
 			if how == fromKnown {
 				// Read to there; delivered as far as the entry says.
-				safe = event.Position{}
+				safe = fileid.Position{}
 				if entry != nil && entry.Offset <= prev.pos.Offset {
 					safe = entry.Position()
 				}
@@ -86,7 +86,7 @@ func (p *Prospector) resumeAt(c candidate, ct content, hd *head, size int64, ent
 	// A file that only starts the same way (a banner every run writes) is
 	// new content: a copy has the original's bytes.
 	var original *running
-	if p.runningHeads().each(hd, func(rs []*running) bool {
+	if p.runningHeads().Each(hd, func(rs []*running) bool {
 		for _, r := range rs {
 			if p.copyOfRunning(ct, size, r) {
 				original = r
@@ -100,20 +100,20 @@ func (p *Prospector) resumeAt(c candidate, ct content, hd *head, size int64, ent
 	}
 	// 3. Content read before under another inode (copytruncate, rotated
 	// and compressed, moved): continue where it stopped.
-	if e, ok := p.index.lookup(hd); ok {
+	if e, ok := p.index.Lookup(hd); ok {
 		switch {
-		case ct.gz || e.pos.Offset <= size:
-			if ct.check(e.pos) {
-				p.log.Info("file continues known content", "path", c.path, "offset", e.pos.Offset)
-				return copyPlan(ct, e.pos, e.delivered(), size)
+		case ct.Gz || e.Pos.Offset <= size:
+			if ct.Check(e.Pos) {
+				p.log.Info("file continues known content", "path", c.path, "offset", e.Pos.Offset)
+				return copyPlan(ct, e.Pos, e.Delivered(), size)
 			}
 		default:
 			// Shorter than what was read of the original: a copy taken
 			// before the original's last lines (copytruncate), if it has
 			// the original's bytes where it ends.
-			if pos, ok := ct.resumeCopy(e.marks, size); ok {
+			if pos, ok := ct.ResumeCopy(e.Marks, size); ok {
 				p.log.Info("file is a copy of content already read", "path", c.path, "size", size, "offset", pos.Offset)
-				return copyPlan(ct, pos, e.delivered(), size)
+				return copyPlan(ct, pos, e.Delivered(), size)
 			}
 			if p.stillWritten(c, size) {
 				p.log.Debug("rotated file starts like content read before and still grows (a copy being written?), waiting", "path", c.path, "size", size)
@@ -124,7 +124,7 @@ func (p *Prospector) resumeAt(c candidate, ct content, hd *head, size int64, ent
 	}
 	// A rotated file too short to be told from a copy being written (its
 	// head is shorter than the fingerprint) waits while it grows.
-	if hd.full.Len < event.FingerprintSize && p.stillWritten(c, size) {
+	if hd.Full.Len < fileid.FingerprintSize && p.stillWritten(c, size) {
 		return plan{}
 	}
 	// 4. New content. A file the registry knows (entered when found, even
@@ -132,15 +132,15 @@ func (p *Prospector) resumeAt(c candidate, ct content, hd *head, size int64, ent
 	if c.rotated && c.fi.ModTime().Before(p.since) && entry == nil {
 		return plan{} // an old rotated file: history, not ours
 	}
-	if p.firstRun && p.started && c.in.cfg.StartPosition == config.StartEnd && !c.rotated && !ct.gz && entry == nil {
+	if p.firstRun && p.started && c.in.cfg.StartPosition == config.StartEnd && !c.rotated && !ct.Gz && entry == nil {
 		// Files present at start with start_position: end begin at their
 		// end; files that appear later are read whole.
-		endAt, err := endOfLastLine(ct.f, size)
+		endAt, err := endOfLastLine(ct.F, size)
 		if err != nil {
 			p.log.Error("cannot read file, will retry", "path", c.path, "err", err)
 			return plan{}
 		}
-		end := event.Position{Offset: endAt, TailLen: -1}
+		end := fileid.Position{Offset: endAt, TailLen: -1}
 		return plan{start: end, how: fromEnd, safe: end}
 	}
 	return plan{how: fresh}
@@ -165,12 +165,12 @@ func (p *Prospector) stillWritten(c candidate, size int64) bool {
 // enters it where the original is delivered (delivered), or at start if
 // that is before, or at its beginning when the delivered position is not in
 // the copy: never ahead of what Kafka acknowledged of the original.
-func copyPlan(ct content, start, delivered event.Position, size int64) plan {
+func copyPlan(ct fileid.Content, start, delivered fileid.Position, size int64) plan {
 	pl := plan{start: start, how: fromCopy}
 	switch {
 	case delivered.Offset >= start.Offset:
 		pl.safe = start
-	case (ct.gz || delivered.Offset <= size) && ct.check(delivered):
+	case (ct.Gz || delivered.Offset <= size) && ct.Check(delivered):
 		pl.safe = delivered
 	}
 	return pl
@@ -178,15 +178,15 @@ func copyPlan(ct content, start, delivered event.Position, size int64) plan {
 
 // copyOfRunning reports whether the file c (size bytes, whose head matches
 // r's) holds r's bytes up to the shorter one's end.
-func (p *Prospector) copyOfRunning(ct content, size int64, r *running) bool {
-	if ct.gz || r.h.Gzip() {
+func (p *Prospector) copyOfRunning(ct fileid.Content, size int64, r *running) bool {
+	if ct.Gz || r.h.Gzip() {
 		return true // compressed: the heads decide
 	}
 	osize, err := r.h.Size()
 	if err != nil {
 		return true // closing: wait for where it stopped
 	}
-	if sameBytes(ct.f, r.h, min(size, osize)) {
+	if fileid.SameBytes(ct.F, r.h, min(size, osize)) {
 		return true
 	}
 	// The original truncated under its harvester, which has not seen it
@@ -199,12 +199,12 @@ func (p *Prospector) copyOfRunning(ct content, size int64, r *running) bool {
 // runningHeads is the running harvesters by head fingerprint, as they are
 // at this scan (a harvester extends its fingerprint while its file is
 // shorter than the fingerprint size), made at the first need in a scan.
-func (p *Prospector) runningHeads() *fpSet[[]*running] {
+func (p *Prospector) runningHeads() *fileid.Set[[]*running] {
 	if p.heads == nil {
-		s := newFPSet[[]*running]()
+		s := fileid.NewSet[[]*running]()
 		for _, r := range p.running {
 			if fp := r.h.Source().Fingerprint.Load(); fp.Len > 0 {
-				s.put(fp, append(s.m[fp], r))
+				s.Put(fp, append(s.At(fp), r))
 			}
 		}
 		p.heads = &s

@@ -13,6 +13,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/fileid"
 	"github.com/logship/logship/harvester"
 	"github.com/logship/logship/registry"
 )
@@ -21,7 +22,7 @@ import (
 type candidate struct {
 	in      *input
 	path    string
-	id      fileID
+	id      fileid.ID
 	fi      os.FileInfo
 	rotated bool // matched by rotated_files only
 }
@@ -31,7 +32,7 @@ type candidate struct {
 func (p *Prospector) scan(ctx context.Context, w *fsnotify.Watcher, all bool) {
 	now := time.Now()
 	p.heads = nil // fingerprints grow between scans
-	seen := make(map[fileID]bool)
+	seen := make(map[fileid.ID]bool)
 	dirs := make(map[string]bool)
 	var todo []candidate
 	complete := true // every input scanned: what was not seen is gone
@@ -149,7 +150,7 @@ func (p *Prospector) gzipCandidate(c candidate) bool {
 
 // clean forgets registry entries of files that are gone (clean_removed) or
 // have not been updated for clean_inactive.
-func (p *Prospector) clean(seen map[fileID]bool) {
+func (p *Prospector) clean(seen map[fileid.ID]bool) {
 	for id := range p.known {
 		if !seen[id] {
 			delete(p.known, id) // gone: its inode may be reused
@@ -172,7 +173,7 @@ func (p *Prospector) clean(seen map[fileID]bool) {
 			inactive = d
 		}
 	}
-	p.index.expire(24 * time.Hour)
+	p.index.Expire(24 * time.Hour)
 	running := make(map[string]bool, len(p.running))
 	for id := range p.running {
 		running[id.String()] = true
@@ -186,7 +187,7 @@ func (p *Prospector) clean(seen map[fileID]bool) {
 			continue
 		}
 		switch {
-		case cleanRemoved && !found[e.ID] && !stillThere(e.Path, fileID{dev: e.Dev, ino: e.Inode}):
+		case cleanRemoved && !found[e.ID] && !stillThere(e.Path, fileid.ID{Dev: e.Dev, Ino: e.Inode}):
 			// Gone, not merely unmatched: a file no glob finds any more
 			// that still exists (its input was removed by a reload, or
 			// excluded) keeps its offset, in case it is matched again.
@@ -200,7 +201,7 @@ func (p *Prospector) clean(seen map[fileID]bool) {
 }
 
 // stillThere reports whether path still leads to the file id.
-func stillThere(path string, id fileID) bool {
+func stillThere(path string, id fileid.ID) bool {
 	fi, err := os.Stat(path)
 	return err == nil && sameID(fi, id)
 }
@@ -231,7 +232,7 @@ func (p *Prospector) matches(in *input, pattern string, dirs map[string]bool, fn
 		if err != nil || !fi.Mode().IsRegular() {
 			continue // gone since the glob, or a symlink, device or pipe
 		}
-		id, err := identity(fi)
+		id, err := fileid.Of(fi)
 		if err != nil {
 			continue
 		}
@@ -290,7 +291,7 @@ func (p *Prospector) watch(w *fsnotify.Watcher, dirs map[string]bool) {
 // harvester's Source.
 type opened struct {
 	f     *os.File
-	ct    content
+	ct    fileid.Content
 	size  int64
 	src   *event.Source
 	entry *registry.Entry
@@ -320,13 +321,13 @@ func (p *Prospector) openCandidate(c candidate) *opened {
 		f.Close()
 		return nil // replaced since the glob: the next scan sees the new file
 	}
-	ct := content{f: f, gz: p.gzipCandidate(c) && isGzip(f)}
-	if ct.gz && !gzipComplete(f) {
+	ct := fileid.Content{F: f, Gz: p.gzipCandidate(c) && fileid.IsGzip(f)}
+	if ct.Gz && !fileid.GzipComplete(f) {
 		f.Close()
 		p.log.Debug("compressed file incomplete (still being written?), waiting", "path", c.path)
 		return nil
 	}
-	hd, err := ct.head(event.FingerprintSize)
+	hd, err := ct.Head(fileid.FingerprintSize)
 	if err != nil {
 		f.Close()
 		p.log.Error("cannot read file, will retry", "path", c.path, "err", err)
@@ -341,8 +342,8 @@ func (p *Prospector) openCandidate(c candidate) *opened {
 		f.Close()
 		return nil
 	}
-	o.src = &event.Source{ID: c.id.String(), Path: c.path, Dev: c.id.dev, Inode: c.id.ino, Input: c.in.meta}
-	o.src.Fingerprint.Store(hd.full)
+	o.src = &event.Source{ID: c.id.String(), Path: c.path, Dev: c.id.Dev, Inode: c.id.Ino, Input: c.in.meta}
+	o.src.Fingerprint.Store(hd.Full)
 	return o
 }
 
@@ -370,14 +371,14 @@ func (p *Prospector) consider(ctx context.Context, c candidate) {
 	f, ct, src, start := o.f, o.ct, o.src, o.pl.start
 	fp := src.Fingerprint.Load()
 	commitStart := p.enter(src, o.entry, o.pl)
-	if !ct.gz && start.Offset == o.size && !commitStart {
+	if !ct.Gz && start.Offset == o.size && !commitStart {
 		// Read to its end before: no harvester (and no fd) until it grows.
 		f.Close()
 		p.known[c.id] = &known{pos: start, fp: fp}
 		return
 	}
 	hcfg := c.in.hcfg
-	hcfg.Gzip = ct.gz
+	hcfg.Gzip = ct.Gz
 	hcfg.CommitStart = commitStart
 	hcfg.Gate = p.gate
 	r := &running{wake: make(chan struct{}, 1), path: c.path, id: c.id, input: c.in.meta.Index}
@@ -388,7 +389,7 @@ func (p *Prospector) consider(ctx context.Context, c candidate) {
 	p.running[c.id], p.byPath[c.path] = r, r
 	c.in.open++
 	if p.heads != nil && fp.Len > 0 {
-		p.heads.put(fp, append(p.heads.m[fp], r))
+		p.heads.Put(fp, append(p.heads.At(fp), r))
 	}
 	p.openMu.Lock()
 	p.openSet[c.id] = r
@@ -398,7 +399,7 @@ func (p *Prospector) consider(ctx context.Context, c candidate) {
 	if n := p.open.Add(1); n > p.openPeak.Load() {
 		p.openPeak.Store(n) // only this goroutine writes it
 	}
-	p.log.Debug("harvester started", "path", c.path, "id", c.id.String(), "offset", start.Offset, "gzip", ct.gz, "how", int(o.pl.how))
+	p.log.Debug("harvester started", "path", c.path, "id", c.id.String(), "offset", start.Offset, "gzip", ct.Gz, "how", int(o.pl.how))
 	go func() {
 		err := r.h.Run(ctx)
 		p.doneMu.Lock()
@@ -439,7 +440,7 @@ func (p *Prospector) enter(src *event.Source, entry *registry.Entry, pl plan) bo
 	return pl.start != pl.safe
 }
 
-func sameID(fi os.FileInfo, id fileID) bool {
-	got, err := identity(fi)
+func sameID(fi os.FileInfo, id fileid.ID) bool {
+	got, err := fileid.Of(fi)
 	return err == nil && got == id
 }

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/fileid"
 )
 
 // Version is the on-disk format version this package writes. It reads it
@@ -47,7 +48,7 @@ type Entry struct {
 	Fingerprint    uint64 `json:"fingerprint"`
 	FingerprintLen int64  `json:"fingerprint_len"`
 	// TailHash and TailLen check, on resume, that the bytes before Offset
-	// are still the line they were (see event.Position).
+	// are still the line they were (see fileid.Position).
 	TailHash uint64    `json:"tail_hash"`
 	TailLen  int       `json:"tail_len"`
 	Updated  time.Time `json:"updated"`
@@ -71,8 +72,8 @@ type Content struct {
 }
 
 // Position is the content's delivered position.
-func (c Content) Position() event.Position {
-	return event.Position{Offset: c.Offset, TailHash: c.TailHash, TailLen: c.TailLen}
+func (c Content) Position() fileid.Position {
+	return fileid.Position{Offset: c.Offset, TailHash: c.TailHash, TailLen: c.TailLen}
 }
 
 // content is what the entry says of the file's content now.
@@ -81,8 +82,8 @@ func (e Entry) content() *Content {
 }
 
 // Position is the entry's resume position.
-func (e Entry) Position() event.Position {
-	return event.Position{Offset: e.Offset, TailHash: e.TailHash, TailLen: e.TailLen}
+func (e Entry) Position() fileid.Position {
+	return fileid.Position{Offset: e.Offset, TailHash: e.TailHash, TailLen: e.TailLen}
 }
 
 type document struct {
@@ -274,7 +275,7 @@ func (r *Registry) Entries() []Entry {
 // acknowledged by Kafka (or committed in a transaction). Only the acker
 // calls it: it is the one writer of delivered positions. A Source whose
 // entry was removed commits nothing.
-func (r *Registry) Commit(src *event.Source, pos event.Position) {
+func (r *Registry) Commit(src *event.Source, pos fileid.Position) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if src.Forgotten.Load() {
@@ -301,7 +302,7 @@ func (r *Registry) Commit(src *event.Source, pos event.Position) {
 // can never move a file past lines read but not yet acknowledged: only
 // Commit moves entries forward, and a stale entry (another content with the
 // same identity) is Replaced instead. It reports whether it entered src.
-func (r *Registry) Seed(src *event.Source, pos event.Position) bool {
+func (r *Registry) Seed(src *event.Source, pos fileid.Position) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.entries[src.ID]; ok {
@@ -316,7 +317,7 @@ func (r *Registry) Seed(src *event.Source, pos event.Position) bool {
 // same identity (the file was truncated, or its inode reused, while it was
 // not read): the old entry's sources commit nothing from now on, and its
 // content is kept as the entry's Previous, for a copy of it to continue.
-func (r *Registry) Replace(src *event.Source, pos event.Position) {
+func (r *Registry) Replace(src *event.Source, pos fileid.Position) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := r.entries[src.ID]
@@ -330,7 +331,7 @@ func (r *Registry) Replace(src *event.Source, pos event.Position) {
 	src.SetDelivered(pos)
 }
 
-func (r *Registry) put(src *event.Source, pos event.Position) *Entry {
+func (r *Registry) put(src *event.Source, pos fileid.Position) *Entry {
 	e := EntryFor(src, pos)
 	e.src = src
 	r.entries[src.ID] = &e
@@ -340,7 +341,7 @@ func (r *Registry) put(src *event.Source, pos event.Position) *Entry {
 
 // EntryFor is the entry of src delivered up to pos, updated now: what
 // Commit records (and exactly_once writes to Kafka).
-func EntryFor(src *event.Source, pos event.Position) Entry {
+func EntryFor(src *event.Source, pos fileid.Position) Entry {
 	fp := src.Fingerprint.Load()
 	return Entry{ID: src.ID, Path: src.Path, Offset: pos.Offset, TailHash: pos.TailHash, TailLen: pos.TailLen,
 		Dev: src.Dev, Inode: src.Inode, Fingerprint: fp.Hash, FingerprintLen: fp.Len, Updated: time.Now().UTC()}

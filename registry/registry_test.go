@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/fileid"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -29,10 +30,10 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("a clean registry was written: %v", err)
 	}
 	src := &event.Source{ID: "1:2", Path: "/var/log/a.log", Dev: 1, Inode: 2}
-	src.Fingerprint.Store(event.FingerprintValue{Hash: 99, Len: 10})
-	r.Commit(src, event.Position{Offset: 100})
-	r.Commit(src, event.Position{Offset: 250, TailHash: 7, TailLen: 3})
-	r.Commit(&event.Source{ID: "1:3", Path: "/var/log/b.log"}, event.Position{Offset: 7})
+	src.Fingerprint.Store(fileid.FingerprintValue{Hash: 99, Len: 10})
+	r.Commit(src, fileid.Position{Offset: 100})
+	r.Commit(src, fileid.Position{Offset: 250, TailHash: 7, TailLen: 3})
+	r.Commit(&event.Source{ID: "1:3", Path: "/var/log/b.log"}, fileid.Position{Offset: 7})
 	if err := r.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	e, ok := r2.Get("1:2")
-	if !ok || e.Position() != (event.Position{Offset: 250, TailHash: 7, TailLen: 3}) || e.Path != "/var/log/a.log" || e.Fingerprint != 99 || e.FingerprintLen != 10 || e.Inode != 2 {
+	if !ok || e.Position() != (fileid.Position{Offset: 250, TailHash: 7, TailLen: 3}) || e.Path != "/var/log/a.log" || e.Fingerprint != 99 || e.FingerprintLen != 10 || e.Inode != 2 {
 		t.Fatalf("reloaded entry = %+v, %v", e, ok)
 	}
 	if got := len(r2.Entries()); got != 2 {
@@ -161,7 +162,7 @@ func TestSymlinkedRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Commit(&event.Source{ID: "1:2", Path: "/a"}, event.Position{Offset: 5})
+	r.Commit(&event.Source{ID: "1:2", Path: "/a"}, fileid.Position{Offset: 5})
 	if err := r.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -226,13 +227,13 @@ func TestRemovedEntryStaysRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := &event.Source{ID: "1:2", Path: "/a"}
-	r.Commit(old, event.Position{Offset: 5})
+	r.Commit(old, fileid.Position{Offset: 5})
 	r.Remove("1:2")
-	r.Commit(old, event.Position{Offset: 9}) // the acker, late
+	r.Commit(old, fileid.Position{Offset: 9}) // the acker, late
 	if e, ok := r.Get("1:2"); ok {
 		t.Fatalf("a late commit brought the removed entry back: %+v", e)
 	}
-	r.Commit(&event.Source{ID: "1:2", Path: "/a"}, event.Position{Offset: 3})
+	r.Commit(&event.Source{ID: "1:2", Path: "/a"}, fileid.Position{Offset: 3})
 	if e, ok := r.Get("1:2"); !ok || e.Offset != 3 {
 		t.Fatalf("a new run's commit: %+v %v", e, ok)
 	}
@@ -278,7 +279,7 @@ func TestWriteErrorNamesTheFileOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 200 {
-		r.Commit(&event.Source{ID: fmt.Sprintf("1:%d", i), Path: fmt.Sprintf("/var/log/app-%d.log", i)}, event.Position{Offset: 10})
+		r.Commit(&event.Source{ID: fmt.Sprintf("1:%d", i), Path: fmt.Sprintf("/var/log/app-%d.log", i)}, fileid.Position{Offset: 10})
 	}
 	err = r.Flush()
 	if err == nil {
@@ -305,12 +306,12 @@ func TestTruncationKeepsThePreviousContent(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := &event.Source{ID: "1:2", Path: "/var/log/a.log", Dev: 1, Inode: 2}
-	old.Fingerprint.Store(event.FingerprintValue{Hash: 7, Len: 1024})
-	r.Commit(old, event.Position{Offset: 5000, TailHash: 9, TailLen: 20})
+	old.Fingerprint.Store(fileid.FingerprintValue{Hash: 7, Len: 1024})
+	r.Commit(old, fileid.Position{Offset: 5000, TailHash: 9, TailLen: 20})
 	renewed := old.Renewed()
-	renewed.Fingerprint.Store(event.FingerprintValue{Hash: 8, Len: 10})
-	r.Commit(renewed, event.Position{})
-	r.Commit(renewed, event.Position{Offset: 10, TailLen: -1})
+	renewed.Fingerprint.Store(fileid.FingerprintValue{Hash: 8, Len: 10})
+	r.Commit(renewed, fileid.Position{})
+	r.Commit(renewed, fileid.Position{Offset: 10, TailLen: -1})
 	want := Content{Fingerprint: 7, FingerprintLen: 1024, Offset: 5000, TailHash: 9, TailLen: 20}
 	if e, _ := r.Get("1:2"); e.Previous == nil || *e.Previous != want || e.Offset != 10 || e.Fingerprint != 8 {
 		t.Fatalf("entry %+v, previous %+v: want the new content at 10 and the old as previous", e, e.Previous)

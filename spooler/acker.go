@@ -6,11 +6,12 @@ import (
 	"time"
 
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/fileid"
 )
 
 // Committer receives delivered positions; the registry implements it.
 type Committer interface {
-	Commit(src *event.Source, pos event.Position)
+	Commit(src *event.Source, pos fileid.Position)
 }
 
 // acker commits batches' offsets in the order the batches were cut.

@@ -5,13 +5,14 @@ import (
 	"time"
 
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/fileid"
 )
 
 // Advance is a file position a batch carries: once the batch and every batch
 // before it are acknowledged, Source is delivered up to Position.Offset.
 type Advance struct {
 	Source   *event.Source
-	Position event.Position
+	Position fileid.Position
 }
 
 // Batch is a run of events handed to the output in one Publish, together with
@@ -48,7 +49,7 @@ func (b *Batch) Ack(n int) {
 type skipMark struct {
 	at  int
 	src *event.Source
-	pos event.Position
+	pos fileid.Position
 }
 
 // advances computes the position after the last event (or skipped line) of

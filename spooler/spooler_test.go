@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/fileid"
 )
 
 // publisher records batches; tests acknowledge them by hand.
@@ -44,7 +45,7 @@ type committed struct {
 	log []string
 }
 
-func (c *committed) Commit(src *event.Source, pos event.Position) {
+func (c *committed) Commit(src *event.Source, pos fileid.Position) {
 	offset := pos.Offset
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -76,14 +77,14 @@ func TestAdvances(t *testing.T) {
 	a, b := &event.Source{ID: "a"}, &event.Source{ID: "b"}
 	ev := []event.Event{{Source: a, End: 5}, {Source: b, End: 3}, {Source: a, End: 9, Line: []byte("x")}, {Source: b, End: 1, Truncated: true}} // b truncated: last wins
 	got := advances(ev, nil)
-	if len(got) != 2 || got[0].Source != a || got[0].Position != event.PositionAfter(&ev[2]) || got[1].Position != (event.Position{Offset: 1, TailLen: -1}) {
+	if len(got) != 2 || got[0].Source != a || got[0].Position != event.PositionAfter(&ev[2]) || got[1].Position != (fileid.Position{Offset: 1, TailLen: -1}) {
 		t.Fatalf("advances = %+v", got)
 	}
 	// Skipped lines after a file's last event move it on; before, they do not.
 	c := &event.Source{ID: "c"}
-	skips := []skipMark{{at: 1, src: b, pos: event.Position{Offset: 4}}, {at: 4, src: a, pos: event.Position{Offset: 20}}, {at: 2, src: c, pos: event.Position{Offset: 7}}}
+	skips := []skipMark{{at: 1, src: b, pos: fileid.Position{Offset: 4}}, {at: 4, src: a, pos: fileid.Position{Offset: 20}}, {at: 2, src: c, pos: fileid.Position{Offset: 7}}}
 	got = advances(ev, skips)
-	want := []event.Position{{Offset: 20}, {Offset: 1, TailLen: -1}, {Offset: 7}}
+	want := []fileid.Position{{Offset: 20}, {Offset: 1, TailLen: -1}, {Offset: 7}}
 	if len(got) != 3 {
 		t.Fatalf("advances = %+v", got)
 	}
@@ -105,7 +106,7 @@ func TestSkipOnly(t *testing.T) {
 		go s.Run(ctx)
 		a := &event.Source{ID: "a"}
 		s.In() <- chunk(a, 0, 2) // batch 0, published, not yet acknowledged
-		skip := &event.Chunk{Events: []event.Event{{Source: a, Skip: true, Offset: 22, End: 99, Flags: event.FlagCommit, Commit: event.Position{Offset: 99, TailLen: -1}}}}
+		skip := &event.Chunk{Events: []event.Event{{Source: a, Skip: true, Offset: 22, End: 99, Flags: event.FlagCommit, Commit: fileid.Position{Offset: 99, TailLen: -1}}}}
 		s.In() <- skip
 		synctest.Wait()
 		time.Sleep(time.Second) // the flush interval cuts the skip-only batch

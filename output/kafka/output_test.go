@@ -18,6 +18,7 @@ import (
 
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/fileid"
 	"github.com/logship/logship/internal/eventually"
 	"github.com/logship/logship/internal/kafkatest"
 	"github.com/logship/logship/internal/testlog"
@@ -41,7 +42,7 @@ type checkCommitter struct {
 	bad  []string
 }
 
-func (c *checkCommitter) Commit(src *event.Source, pos event.Position) {
+func (c *checkCommitter) Commit(src *event.Source, pos fileid.Position) {
 	offset := pos.Offset
 	c.mu.Lock()
 	defer c.mu.Unlock()

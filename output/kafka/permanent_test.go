@@ -22,6 +22,7 @@ import (
 
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/fileid"
 	"github.com/logship/logship/internal/kafkatest"
 	"github.com/logship/logship/internal/testlog"
 	"github.com/logship/logship/spooler"
@@ -33,7 +34,7 @@ type offsets struct {
 	off map[string]int64
 }
 
-func (o *offsets) Commit(src *event.Source, pos event.Position) {
+func (o *offsets) Commit(src *event.Source, pos fileid.Position) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.off[src.Path] = pos.Offset

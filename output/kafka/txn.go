@@ -14,6 +14,7 @@ import (
 
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/event"
+	"github.com/logship/logship/fileid"
 	"github.com/logship/logship/registry"
 )
 
@@ -310,7 +311,7 @@ func (o *Output) oneTxn(p sarama.AsyncProducer, group []*batchState) ([]*sarama.
 // offsetRecords are the records of the positions group advances: for each
 // file, the last position the group reaches.
 func (o *Output) offsetRecords(group []*batchState) []*sarama.ProducerMessage {
-	last := map[*event.Source]event.Position{}
+	last := map[*event.Source]fileid.Position{}
 	var order []*event.Source
 	for _, st := range group {
 		for _, a := range st.batch.Advances {

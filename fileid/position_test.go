@@ -1,4 +1,4 @@
-package event
+package fileid
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ func TestPositionCheck(t *testing.T) {
 	long := strings.Repeat("z", 100)
 	orig := []byte("first\r\nsecond " + long + "\nthird\n")
 	after := func(line string, end int, trunc bool) Position {
-		return PositionAfter(&Event{Line: []byte(line), End: int64(end), Truncated: trunc})
+		return PositionAfterLine([]byte(line), int64(end), trunc)
 	}
 	p1 := after("first", 7, false)                              // a CRLF line
 	p2 := after("second "+long, 7+len("second "+long)+1, false) // longer than the tail
