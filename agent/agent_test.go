@@ -52,16 +52,25 @@ func testConfig(dir, addr string) config.Config {
 type running struct {
 	cancel context.CancelFunc
 	done   chan error
+	logs   *testlog.Buffer // what the agent logged, from INFO up
 }
 
+// start runs the agent on cfg; what it logs is kept (see httpAddr) and
+// shown when the test fails.
 func start(t *testing.T, cfg config.Config) *running {
 	t.Helper()
 	if err := cfg.Validate("test"); err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logs := &testlog.Buffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("agent log:\n%s", logs.String())
+		}
+	})
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan error, 1)}
+	r := &running{cancel: cancel, done: make(chan error, 1), logs: logs}
 	go func() { r.done <- Run(ctx, cfg, log, Options{}) }()
 	return r
 }

@@ -63,7 +63,7 @@ func get(t *testing.T, addr, path string) (int, string) {
 
 func withHTTP(t *testing.T, cfg config.Config) config.Config {
 	cfg.HTTP.Enabled = true
-	cfg.HTTP.Listen = fmt.Sprintf("127.0.0.1:%d", kafkatest.FreePort(t))
+	cfg.HTTP.Listen = "127.0.0.1:0" // see httpAddr
 	return cfg
 }
 
@@ -95,7 +95,7 @@ func TestMetricsExact(t *testing.T) {
 	testlines.Append(t, filepath.Join(dir, "sys", "c.log"), 2, 0, 500)
 	r := start(t, cfg)
 	defer r.stop(t)
-	addr := cfg.HTTP.Listen
+	addr := httpAddr(t, r.logs, "http.listen")
 	waitHTTP(t, addr)
 
 	seen := testlines.NewSeen()
@@ -176,7 +176,7 @@ func TestReadinessFollowsBroker(t *testing.T) {
 	testlines.Append(t, path, 0, 0, 100)
 	r := start(t, cfg)
 	defer r.stop(t)
-	addr := cfg.HTTP.Listen
+	addr := httpAddr(t, r.logs, "http.listen")
 	waitHTTP(t, addr)
 	ready := func() bool { code, _ := get(t, addr, "/readyz"); return code == 200 }
 	until(t, "ready", 20*time.Second, ready)
@@ -215,8 +215,9 @@ func TestMetricsFromTheStart(t *testing.T) {
 	cfg.Inputs = append(cfg.Inputs, second)
 	r := start(t, cfg)
 	defer r.stop(t)
-	waitHTTP(t, cfg.HTTP.Listen)
-	m := scrape(t, cfg.HTTP.Listen)
+	addr := httpAddr(t, r.logs, "http.listen")
+	waitHTTP(t, addr)
+	m := scrape(t, addr)
 	var want []string
 	for _, in := range []string{"0", "app"} {
 		for _, name := range []string{"input_lines_read_total", "input_bytes_read_total", "input_lines_truncated_total", "input_abandoned_bytes_total", "harvester_panics_total", "input_lag_bytes"} {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -62,7 +63,7 @@ logging: {level: warn}
 func TestReloadTenTimes(t *testing.T) {
 	kc := kafkatest.Start(t)
 	dir := t.TempDir()
-	listen := fmt.Sprintf("127.0.0.1:%d", kafkatest.FreePort(t))
+	const listenAny = "127.0.0.1:0" // the endpoint stays across reloads; see httpAddr
 	cfgPath := filepath.Join(dir, "agent.yml")
 	writeCfg := func(s string) {
 		t.Helper()
@@ -70,7 +71,7 @@ func TestReloadTenTimes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	writeCfg(reloadConfig(dir, kc.Addr, listen, 0))
+	writeCfg(reloadConfig(dir, kc.Addr, listenAny, 0))
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		t.Fatal(err)
@@ -78,8 +79,9 @@ func TestReloadTenTimes(t *testing.T) {
 	hup := make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	logs := &testlog.Buffer{}
 	go func() {
-		done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
 			Options{Load: func() (config.Config, error) { return config.Load(cfgPath) }, Reload: hup})
 	}()
 	defer func() {
@@ -87,7 +89,11 @@ func TestReloadTenTimes(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
+		if t.Failed() {
+			t.Logf("agent log:\n%s", logs.String())
+		}
 	}()
+	listen := httpAddr(t, logs, "http.listen")
 	waitHTTP(t, listen)
 
 	// Two writers, 50 lines every 10 ms each, until stopped.
@@ -124,7 +130,7 @@ func TestReloadTenTimes(t *testing.T) {
 		if i == 10 {
 			last = 9 // ends with both inputs (9 % 3 == 0)
 		}
-		writeCfg(reloadConfig(dir, kc.Addr, listen, last))
+		writeCfg(reloadConfig(dir, kc.Addr, listenAny, last))
 		if i%2 == 0 {
 			if code, body := post(); code != http.StatusOK {
 				t.Fatalf("reload %d: %d %s", i, code, body)
@@ -171,18 +177,18 @@ func TestReloadEndpointNeedsAuth(t *testing.T) {
 	kc := kafkatest.Start(t)
 	dir := t.TempDir()
 	cfg := testConfig(dir, kc.Addr)
-	port := kafkatest.FreePort(t)
 	cfg.HTTP.Enabled = true
-	cfg.HTTP.Listen = fmt.Sprintf("0.0.0.0:%d", port)
-	cfg.HTTP.ControlListen = fmt.Sprintf("127.0.0.1:%d", kafkatest.FreePort(t))
+	cfg.HTTP.Listen = "0.0.0.0:0" // ports the kernel chooses: see httpAddr
+	cfg.HTTP.ControlListen = "127.0.0.1:0"
 	cfg.HTTP.ControlToken = "s3cret"
 	if err := cfg.Validate("test"); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	logs := &testlog.Buffer{}
 	go func() {
-		done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
 			Options{Load: func() (config.Config, error) { return cfg, nil }})
 	}()
 	defer func() {
@@ -191,7 +197,8 @@ func TestReloadEndpointNeedsAuth(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	public := fmt.Sprintf("127.0.0.1:%d", port)
+	public := httpAddr(t, logs, "http.listen")
+	control := httpAddr(t, logs, "http.control_listen")
 	waitHTTP(t, public)
 	post := func(addr, token string) int {
 		req, _ := http.NewRequest("POST", "http://"+addr+"/reload", nil)
@@ -226,8 +233,8 @@ func TestReloadEndpointNeedsAuth(t *testing.T) {
 	}{
 		{public, "", http.StatusForbidden},
 		{public, "s3cret", http.StatusForbidden},
-		{cfg.HTTP.ControlListen, "", http.StatusUnauthorized},
-		{cfg.HTTP.ControlListen, "wrong", http.StatusUnauthorized},
+		{control, "", http.StatusUnauthorized},
+		{control, "wrong", http.StatusUnauthorized},
 	} {
 		if code := post(c.addr, c.token); code != c.want {
 			t.Errorf("POST %s/reload with token %q: %d, want %d", c.addr, c.token, code, c.want)
@@ -236,7 +243,7 @@ func TestReloadEndpointNeedsAuth(t *testing.T) {
 	if got := reloads(); got != `logship_reloads_total{result="ok"} 0` {
 		t.Fatalf("after refused requests: %s", got)
 	}
-	if code := post(cfg.HTTP.ControlListen, "s3cret"); code != http.StatusOK {
+	if code := post(control, "s3cret"); code != http.StatusOK {
 		t.Fatalf("POST /reload with the token: %d", code)
 	}
 	if got := reloads(); got != `logship_reloads_total{result="ok"} 1` {
@@ -244,19 +251,23 @@ func TestReloadEndpointNeedsAuth(t *testing.T) {
 	}
 }
 
-// httpAddr waits for the agent to log where its HTTP endpoint listens
-// (http.listen 127.0.0.1:0: the kernel chose the port when the agent
-// bound it) and returns the address.
-func httpAddr(t *testing.T, logs *testlog.Buffer) string {
+// httpAddr waits for the agent to log where its HTTP endpoint for key
+// (http.listen, http.control_listen) listens, and returns the address to
+// dial. The tests listen on port 0: the kernel chooses the port as the
+// agent binds it, so no other process can take it in between.
+func httpAddr(t *testing.T, logs *testlog.Buffer, key string) string {
 	t.Helper()
-	re := regexp.MustCompile(`msg="http endpoint listening" key=http.listen addr=(\S+)`)
+	re := regexp.MustCompile(`msg="http endpoint listening" key=` + regexp.QuoteMeta(key) + ` addr=(\S+)`)
 	var addr string
-	until(t, "the http endpoint's address in the log", 30*time.Second, func() bool {
+	until(t, key+"'s address in the agent's log", 30*time.Second, func() bool {
 		if m := re.FindStringSubmatch(logs.String()); m != nil {
 			addr = m[1]
 		}
 		return addr != ""
 	})
+	if host, port, err := net.SplitHostPort(addr); err == nil && (host == "0.0.0.0" || host == "::") {
+		addr = net.JoinHostPort("127.0.0.1", port)
+	}
 	return addr
 }
 
@@ -308,7 +319,7 @@ func TestReloadsDuringOutageLeaveNoProducer(t *testing.T) {
 		}
 	}
 	ready()
-	addr := httpAddr(t, logs)
+	addr := httpAddr(t, logs, "http.listen")
 	consume(t, kafkatest.NewConsumer(t, kc.Addr, "logs"), testlines.NewSeen(), 100, time.Minute)
 
 	kc.Close()

@@ -193,12 +193,12 @@ func TestTestOutput(t *testing.T) {
 	}
 
 	// embedded: true with the agent's broker already up: that one is checked.
-	addr := fmt.Sprintf("127.0.0.1:%d", kafkatest.FreePort(t))
-	running, err := embedded.Start(addr, 3)
+	running, err := embedded.Start("127.0.0.1:0", 3) // a port the kernel chooses
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer running.Close()
+	addr := running.ListenAddrs()[0]
 	path := filepath.Join(dir, "embedded.yml")
 	os.WriteFile(path, []byte("inputs: [{paths: [/x]}]\noutput: {kafka: {embedded: true, hosts: [\""+addr+"\"]}}\n"), 0o644)
 	out, err = run(t, "test", "output", "-c", path)

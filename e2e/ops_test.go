@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -34,7 +35,7 @@ func TestSIGHUPReload(t *testing.T) {
 	t.Parallel()
 	kc := kafkatest.Start(t)
 	dir := t.TempDir()
-	listen := fmt.Sprintf("127.0.0.1:%d", kafkatest.FreePort(t))
+	const listen = "127.0.0.1:0" // the kernel chooses the port as the agent binds it
 	cfg := filepath.Join(dir, "agent.yml")
 	a, b := filepath.Join(dir, "a", "app.log"), filepath.Join(dir, "b", "app.log")
 	input := func(dir string) string {
@@ -89,7 +90,11 @@ func TestSIGHUPReload(t *testing.T) {
 	if seen.Dups != 0 || seen.Distinct() != 3000 {
 		t.Fatalf("%d distinct, %d duplicates", seen.Distinct(), seen.Dups)
 	}
-	resp, err := http.Get("http://" + listen + "/metrics")
+	addr := listenLine.FindSubmatch(readLog(t, ag))
+	if addr == nil {
+		t.Fatal("the agent did not log where its http endpoint listens")
+	}
+	resp, err := http.Get("http://" + string(addr[1]) + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,6 +106,17 @@ func TestSIGHUPReload(t *testing.T) {
 		}
 	}
 	ag.term(t)
+}
+
+var listenLine = regexp.MustCompile(`msg="http endpoint listening" key=http.listen addr=(\S+)`)
+
+func readLog(t *testing.T, a *agent) []byte {
+	t.Helper()
+	data, err := os.ReadFile(a.log.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 func waitLog(t *testing.T, a *agent, s string) {
@@ -131,7 +147,7 @@ func TestSystemdNotify(t *testing.T) {
 	}
 	defer conn.Close()
 	cfg := filepath.Join(dir, "agent.yml")
-	listen := fmt.Sprintf("127.0.0.1:%d", kafkatest.FreePort(t))
+	const listen = "127.0.0.1:0"
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, opsConfig, fmt.Sprintf("  - {paths: [%q]}", filepath.Join(dir, "*.log")), dir, kc.Addr, listen), 0o644); err != nil {
 		t.Fatal(err)
 	}
