@@ -179,7 +179,7 @@ func TestDeliverRawExactlyOnce(t *testing.T) {
 			t.Errorf("file %d committed %d lines, want %d", f, got, lines)
 		}
 	}
-	if st := p.out.Stats(); st.Acked != files*lines || st.Inflight != 0 || time.Since(st.LastDelivery) > time.Minute {
+	if st := p.out.Stats(); st.Acked != files*lines || st.Inflight != 0 || st.LastDelivery.IsZero() {
 		t.Errorf("stats %+v", st)
 	}
 }
