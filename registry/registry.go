@@ -76,6 +76,17 @@ func (c Content) Position() fileid.Position {
 	return fileid.Position{Offset: c.Offset, TailHash: c.TailHash, TailLen: c.TailLen}
 }
 
+// previous is what an entry that replaces e keeps as its Previous: e's
+// content when something of it was delivered, else (e was entered and
+// replaced before a line of it was delivered: an empty file found twice)
+// the content e kept.
+func (e Entry) previous() *Content {
+	if e.Offset == 0 {
+		return e.Previous
+	}
+	return e.content()
+}
+
 // content is what the entry says of the file's content now.
 func (e Entry) content() *Content {
 	return &Content{Fingerprint: e.Fingerprint, FingerprintLen: e.FingerprintLen, Offset: e.Offset, TailHash: e.TailHash, TailLen: e.TailLen}
@@ -290,7 +301,7 @@ func (r *Registry) Commit(src *event.Source, pos fileid.Position) {
 			// content (the harvester found it truncated): the old
 			// content is delivered as far as old says, and its copy
 			// may not be entered yet.
-			e.Previous = old.content()
+			e.Previous = old.previous()
 		}
 	}
 	src.SetDelivered(pos)
@@ -326,7 +337,7 @@ func (r *Registry) Replace(src *event.Source, pos fileid.Position) {
 	}
 	e := r.put(src, pos)
 	if old != nil {
-		e.Previous = old.content()
+		e.Previous = old.previous()
 	}
 	src.SetDelivered(pos)
 }

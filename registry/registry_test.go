@@ -326,6 +326,17 @@ func TestTruncationKeepsThePreviousContent(t *testing.T) {
 	if e, _ := again.Get("1:2"); e.Previous == nil || *e.Previous != want {
 		t.Fatalf("previous content after a restart: %+v", e.Previous)
 	}
+	// Found empty and replaced again before a line of it was delivered
+	// (a file truncated while the agent was down, then written): the
+	// content delivered before stays the previous one.
+	empty := &event.Source{ID: "1:2", Path: "/var/log/a.log", Dev: 1, Inode: 2}
+	again.Replace(empty, fileid.Position{})
+	written := &event.Source{ID: "1:2", Path: "/var/log/a.log", Dev: 1, Inode: 2}
+	written.Fingerprint.Store(fileid.FingerprintValue{Hash: 9, Len: 64})
+	again.Replace(written, fileid.Position{})
+	if e, _ := again.Get("1:2"); e.Previous == nil || e.Previous.Offset != 10 || e.Previous.Fingerprint != 8 {
+		t.Fatalf("previous content after two replacements, the first empty: %+v, want the content delivered to 10", e.Previous)
+	}
 	v1 := filepath.Join(t.TempDir(), "v1.json")
 	if err := os.WriteFile(v1, []byte(`{"version": 1, "files": [{"id": "1:3", "path": "/x", "offset": 4}]}`), 0o644); err != nil {
 		t.Fatal(err)
