@@ -14,7 +14,10 @@ type Publisher interface {
 	// Publish hands b to the output. It may block while the output cannot
 	// take more, and returns ctx.Err() if ctx ends first. Once it returns
 	// nil the output owns b and calls b.Ack for every event as Kafka
-	// acknowledges it; events that fail are retried, never skipped.
+	// acknowledges it; events that fail are retried, never skipped. A
+	// batch may hold no events, only positions (Advances) past skipped
+	// lines: the output acknowledges it with Ack(0) once those are
+	// committed.
 	Publish(ctx context.Context, b *Batch) error
 }
 
@@ -244,10 +247,9 @@ func (s *Spooler) publish(ctx context.Context) error {
 	b.Advances = advances(b.Events, b.skips)
 	b.cut = time.Now()
 	s.acker.add(b)
-	if len(b.Events) == 0 { // only skipped lines: nothing to deliver
-		b.acker.done(b)
-		return nil
-	}
+	// Published even when it holds only skipped lines: the positions it
+	// advances are the output's to commit too (with exactly_once, into
+	// the offsets topic inside a transaction).
 	if err := s.pub.Publish(ctx, b); err != nil {
 		return fmt.Errorf("publish batch: %w", err)
 	}

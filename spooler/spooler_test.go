@@ -95,8 +95,10 @@ func TestAdvances(t *testing.T) {
 	}
 }
 
-// A chunk of skipped lines only is committed in order without reaching
-// the output, and takes no room in the queue.
+// A chunk of skipped lines only is published as a batch without events
+// (the output commits its positions: with exactly_once, in a transaction),
+// takes no room in the queue, and commits in order behind the batch before
+// it, once the output acknowledges it.
 func TestSkipOnly(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		pub, reg := &publisher{}, &committed{}
@@ -111,11 +113,16 @@ func TestSkipOnly(t *testing.T) {
 		synctest.Wait()
 		time.Sleep(time.Second) // the flush interval cuts the skip-only batch
 		synctest.Wait()
-		if pub.len() != 1 || reg.get("a") != 0 {
-			t.Fatalf("%d batches published, a committed at %d; want 1 and 0 (waits for batch 0)", pub.len(), reg.get("a"))
+		if pub.len() != 2 || len(pub.get(1).Events) != 0 || len(pub.get(1).Advances) != 1 || pub.get(1).Advances[0].Position.Offset != 99 {
+			t.Fatalf("%d batches published; want the skip-only one second, without events, advancing a to 99", pub.len())
 		}
 		if st := s.Stats(); st.QueuedEvents != 2 {
 			t.Fatalf("queued %d events, want 2 (skips take no room)", st.QueuedEvents)
+		}
+		pub.get(1).Ack(0)
+		synctest.Wait()
+		if got := reg.get("a"); got != 0 {
+			t.Fatalf("a committed at %d before batch 0 was acknowledged", got)
 		}
 		pub.get(0).Ack(2)
 		synctest.Wait()

@@ -54,6 +54,7 @@ type Output struct {
 	producer  sarama.AsyncProducer
 	client    sarama.Client // the producer's, for Abandon; guarded by sendMu
 	abandoned atomic.Bool   // Abandon was called: sarama retries without waiting
+	batches   atomic.Int64  // published and not yet done (see Drain)
 	sendMu    sync.RWMutex  // held (read) while sending to the producer; Close takes it to close
 	closed    bool          // guarded by sendMu
 
@@ -343,8 +344,10 @@ func (o *Output) done(st *batchState) {
 	}
 	n := len(st.msgs)
 	o.acked.Add(int64(n))
-	o.lastDelivery.Store(time.Now().UnixNano())
-	o.setReachable(true, "kafka acknowledging again")
+	if n > 0 { // a batch of positions only says nothing of Kafka
+		o.lastDelivery.Store(time.Now().UnixNano())
+		o.setReachable(true, "kafka acknowledging again")
+	}
 	st.batch.Ack(n)
 	clear(st.msgs) // drop references to values and metadata
 	clear(st.metas)
@@ -352,7 +355,8 @@ func (o *Output) done(st *batchState) {
 	st.batch, st.buf = nil, st.buf[:0]
 	statePool.Put(st)
 	<-o.slots
-	if o.inflight.Add(-int64(n)) == 0 {
+	o.inflight.Add(-int64(n))
+	if o.batches.Add(-1) == 0 {
 		select {
 		case o.idle <- struct{}{}:
 		default:
@@ -360,10 +364,12 @@ func (o *Output) done(st *batchState) {
 	}
 }
 
-// Drain waits until every published event is acknowledged or ctx is done.
+// Drain waits until every published batch is acknowledged (its events
+// delivered, its positions committed: a batch of positions only counts too)
+// or ctx is done.
 func (o *Output) Drain(ctx context.Context) error {
 	for {
-		if n := o.inflight.Load(); n == 0 {
+		if o.batches.Load() == 0 {
 			return nil
 		}
 		select {
