@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"sync/atomic"
 
@@ -37,8 +38,16 @@ func pinnedTo(m *sarama.ProducerMessage) (int32, bool) {
 }
 
 func (p pinned) Partition(m *sarama.ProducerMessage, n int32) (int32, error) {
-	if part, ok := pinnedTo(m); ok && part < n {
+	part, ok := pinnedTo(m)
+	switch {
+	case ok && part < n:
 		return part, nil // all partitions, in order (MessageRequiresConsistency)
+	case ok && m.Metadata.(*msgMeta).pin:
+		// A record that must go to its partition (exactly_once's offsets
+		// records, read back from that partition only) is never sent
+		// elsewhere: the metadata does not show the partition yet (a
+		// topic just created), and the transaction is tried again.
+		return 0, fmt.Errorf("partition %d of %s is not in the metadata (%d partitions): not sent elsewhere", part, m.Topic, n)
 	}
 	return p.Partitioner.Partition(m, n)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +35,10 @@ func (o *Output) connectAndRestore(ctx context.Context) (sarama.AsyncProducer, s
 		if isFenced(err) {
 			return nil, nil, nil, o.fencedError(err)
 		}
+		if o.closing(ctx) {
+			// Stopped (a reload, a shutdown) while reading: not a failure.
+			return nil, nil, nil, fmt.Errorf("output closed while reading the file positions: %w", err)
+		}
 		wait := o.retryBackoff(attempt) // retry.backoff doubling to retry.max_backoff, as the README says
 		o.log.Warn("reading the file positions from kafka failed, retrying", "offsets_topic", o.cfg.OffsetsTopic, "err", err, "retry_in", wait)
 		select {
@@ -46,15 +51,34 @@ func (o *Output) connectAndRestore(ctx context.Context) (sarama.AsyncProducer, s
 	}
 }
 
+// closing reports whether the output is being closed or its context is done.
+func (o *Output) closing(ctx context.Context) bool {
+	select {
+	case <-o.stop:
+		return true
+	case <-ctx.Done():
+		return true
+	default:
+		return false
+	}
+}
+
 // restore reads this agent's entries from offsets_topic, up to a marker it
 // commits first: everything committed before it is then read.
 func (o *Output) restore(ctx context.Context, p sarama.AsyncProducer, cl sarama.Client) (Restored, error) {
-	if err := o.ensureOffsetsTopic(cl); err != nil {
+	created, err := o.ensureOffsetsTopic(cl)
+	if err != nil {
 		return nil, err
 	}
 	parts, err := cl.Partitions(o.cfg.OffsetsTopic)
 	if err != nil {
 		return nil, fmt.Errorf("offsets topic %s: %w", o.cfg.OffsetsTopic, err)
+	}
+	if created && len(parts) != offsetsTopicPartitions {
+		// The partition is chosen by the count: one taken from metadata
+		// that does not show the whole new topic yet would be another
+		// partition than every later start reads.
+		return nil, fmt.Errorf("offsets topic %s was just created with %d partitions and the metadata shows %d; trying again", o.cfg.OffsetsTopic, offsetsTopicPartitions, len(parts))
 	}
 	o.offsetsPart = offsetsPartition(o.cfg.TransactionalID, int32(len(parts)))
 	nonce := fmt.Sprintf("%d", time.Now().UnixNano())
@@ -106,8 +130,9 @@ func (o *Output) readPositions(ctx context.Context, cl sarama.Client, nonce stri
 				if string(m.Value) == nonce {
 					return out, nil
 				}
-			case !strings.HasPrefix(key, prefix):
-				// another agent's
+			case !strings.HasPrefix(key, prefix) || strings.Contains(key[len(prefix):], "/"):
+				// another agent's: its id differs, or only starts like
+				// this one's and goes on with a "/" (file ids have none)
 			case m.Value == nil: // a file forgotten
 				delete(out, strings.TrimPrefix(key, prefix))
 			default:
@@ -142,32 +167,55 @@ func (o *Output) keyPrefix() string { return o.cfg.TransactionalID + "/" }
 // has: agents spread over them by transactional id.
 const offsetsTopicPartitions = 12
 
-// ensureOffsetsTopic creates offsets_topic, compacted, when it is missing.
-func (o *Output) ensureOffsetsTopic(cl sarama.Client) error {
+// ensureOffsetsTopic creates offsets_topic, compacted, when it is missing,
+// and reports whether it did.
+func (o *Output) ensureOffsetsTopic(cl sarama.Client) (bool, error) {
 	if err := cl.RefreshMetadata(); err != nil {
-		return err
+		return false, err
 	}
 	topics, err := cl.Topics()
 	if err != nil {
-		return err
+		return false, err
 	}
 	for _, t := range topics {
 		if t == o.cfg.OffsetsTopic {
-			return nil
+			return false, nil
 		}
 	}
 	admin, err := sarama.NewClusterAdmin(o.cfg.Hosts, o.sc)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer admin.Close()
 	compact := "compact"
-	err = admin.CreateTopic(o.cfg.OffsetsTopic, &sarama.TopicDetail{NumPartitions: offsetsTopicPartitions, ReplicationFactor: -1,
+	rf := replicationFactor(admin, cl)
+	err = admin.CreateTopic(o.cfg.OffsetsTopic, &sarama.TopicDetail{NumPartitions: offsetsTopicPartitions, ReplicationFactor: rf,
 		ConfigEntries: map[string]*string{"cleanup.policy": &compact}}, false)
 	if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
-		return fmt.Errorf("offsets topic %s is missing and could not be created (%w); create it compacted, e.g. "+
+		return false, fmt.Errorf("offsets topic %s is missing and could not be created (%w); create it compacted, e.g. "+
 			"kafka-topics.sh --create --topic %s --partitions %d --config cleanup.policy=compact", o.cfg.OffsetsTopic, err, o.cfg.OffsetsTopic, offsetsTopicPartitions)
 	}
-	o.log.Info("created the offsets topic", "topic", o.cfg.OffsetsTopic, "partitions", offsetsTopicPartitions, "cleanup.policy", compact)
-	return cl.RefreshMetadata(o.cfg.OffsetsTopic)
+	o.log.Info("created the offsets topic", "topic", o.cfg.OffsetsTopic, "partitions", offsetsTopicPartitions, "replication_factor", rf, "cleanup.policy", compact)
+	return true, cl.RefreshMetadata(o.cfg.OffsetsTopic)
+}
+
+// replicationFactor is the replication factor a created offsets topic gets:
+// the brokers' default.replication.factor, at most the brokers alive. An
+// explicit factor, because Kafka before 2.4 refuses -1 ("the broker's
+// default"). When the default cannot be read, min(3, brokers alive).
+func replicationFactor(admin sarama.ClusterAdmin, cl sarama.Client) int16 {
+	live := len(cl.Brokers())
+	want := 3
+	if ctrl, err := cl.Controller(); err == nil {
+		entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.BrokerResource,
+			Name: strconv.Itoa(int(ctrl.ID())), ConfigNames: []string{"default.replication.factor"}})
+		if err == nil {
+			for _, e := range entries {
+				if n, err := strconv.Atoi(e.Value); err == nil && e.Name == "default.replication.factor" && n > 0 {
+					want = n
+				}
+			}
+		}
+	}
+	return int16(max(1, min(want, live)))
 }

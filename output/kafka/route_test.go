@@ -243,3 +243,22 @@ func TestSourceHeaders(t *testing.T) {
 		}
 	}
 }
+
+// A record pinned to its partition (an offsets record) is never sent to
+// another when the metadata does not show that partition (a topic just
+// created): the partitioner refuses, and the transaction is tried again.
+// A re-sent event falls back to the configured partitioner.
+func TestPinnedRecordNeverRehashed(t *testing.T) {
+	p := pinned{new(roundRobin)}
+	offsets := &sarama.ProducerMessage{Topic: "logship-offsets", Metadata: &msgMeta{partition: 7, pin: true}}
+	if got, err := p.Partition(offsets, 12); err != nil || got != 7 {
+		t.Fatalf("Partition of 12 = %d, %v; want 7", got, err)
+	}
+	if got, err := p.Partition(offsets, 3); err == nil {
+		t.Fatalf("an offsets record for partition 7 went to partition %d of 3", got)
+	}
+	resent := &sarama.ProducerMessage{Topic: "logs", Metadata: &msgMeta{partition: 7, attempts: 1}}
+	if got, err := p.Partition(resent, 3); err != nil || got < 0 || got >= 3 {
+		t.Fatalf("a re-sent event for a partition past 3: %d, %v", got, err)
+	}
+}

@@ -2,8 +2,10 @@ package kafka
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logship/logship/config"
+	"github.com/logship/logship/event"
+	"github.com/logship/logship/fileid"
 	"github.com/logship/logship/internal/kafkatest"
 	"github.com/logship/logship/registry"
 )
@@ -216,5 +220,100 @@ func TestOffsetsTopicNotCreatable(t *testing.T) {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the log lacks %q:\n%s", want, logs)
 		}
+	}
+}
+
+// A broker before Kafka 2.4 refuses a topic created with replication factor
+// -1 ("the broker's default"): the offsets topic is created with the
+// brokers' default.replication.factor, at most the brokers alive, and
+// exactly_once starts (it used to retry forever, shipping nothing).
+func TestOffsetsTopicCreatedOnKafkaBefore24(t *testing.T) {
+	kc := kafkatest.Start(t)
+	var asked atomic.Int32
+	kc.ControlKey(int16(kmsg.CreateTopics), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		kc.KeepControl()
+		creq := req.(*kmsg.CreateTopicsRequest)
+		for _, tp := range creq.Topics {
+			asked.Store(int32(tp.ReplicationFactor))
+		}
+		for _, tp := range creq.Topics {
+			if tp.ReplicationFactor >= 1 {
+				continue
+			}
+			resp := creq.ResponseKind().(*kmsg.CreateTopicsResponse)
+			resp.SetVersion(creq.GetVersion())
+			for _, tp := range creq.Topics {
+				rt := kmsg.NewCreateTopicsResponseTopic()
+				rt.Topic, rt.ErrorCode = tp.Topic, kerr.InvalidReplicationFactor.Code
+				resp.Topics = append(resp.Topics, rt)
+			}
+			return resp, nil, true
+		}
+		return nil, nil, false // kfake creates it
+	})
+	p := startPipeline(t, kc, nil, 1, txnCfg("agent-24"))
+	select {
+	case <-p.out.Restored():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("exactly_once did not start: the offsets topic was asked with replication factor %d", asked.Load())
+	}
+	if rf := asked.Load(); rf != 1 {
+		t.Fatalf("offsets topic asked with replication factor %d, want 1 (one broker alive)", rf)
+	}
+	p.feed(t, 0, 100)
+	p.stop(t)
+	consumeExactlyOnce(t, kc.Addr, "logs", 100, rawValue, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+}
+
+// An agent reads back its own positions only: not those of an agent whose
+// transactional id starts with its own and goes on with a "/", even on the
+// same partition of the offsets topic (ids were matched by prefix).
+func TestRestoreReadsItsOwnIDOnly(t *testing.T) {
+	kc := kafkatest.Start(t)
+	other := ""
+	for i := 0; other == ""; i++ {
+		if id := fmt.Sprintf("agent/%d", i); offsetsPartition(id, offsetsTopicPartitions) == offsetsPartition("agent", offsetsTopicPartitions) {
+			other = id
+		}
+	}
+	first := startPipeline(t, kc, nil, 2, txnCfg(other))
+	<-first.out.Restored()
+	first.feed(t, 0, 50)
+	first.stop(t)
+	if n := len(first.out.RestoredEntries()); n != 0 {
+		t.Fatalf("%s restored %d entries on a first start", other, n)
+	}
+	second := startPipeline(t, kc, nil, 1, txnCfg("agent"))
+	select {
+	case <-second.out.Restored():
+	case <-time.After(30 * time.Second):
+		t.Fatal("no restore")
+	}
+	if got := second.out.RestoredEntries(); len(got) != 0 {
+		t.Fatalf("agent restored %d entries of %s: %+v", len(got), other, got)
+	}
+	second.stop(t)
+}
+
+// A batch of skipped lines only (lines filtered out, a truncation's restart,
+// a copy's start) moves its files' positions in the offsets topic too, in a
+// transaction: with exactly_once Kafka's positions win at the next start,
+// and a position committed only locally was moved back there, so the lines
+// after it were sent again.
+func TestSkipOnlyBatchReachesTheOffsetsTopic(t *testing.T) {
+	kc := kafkatest.Start(t)
+	p := startPipeline(t, kc, nil, 1, txnCfg("agent-skip"))
+	<-p.out.Restored()
+	p.feed(t, 0, 10)
+	src := p.srcs[0]
+	offsetEntries(t, kc.Addr, "logship-offsets", "agent-skip", func(m map[string]registry.Entry) bool { return m[src.ID].Offset == 10*lineLen })
+	// The lines are committed: the skipped ones make a batch of their own.
+	end := int64(10*lineLen + 5000)
+	p.sp.In() <- &event.Chunk{Events: []event.Event{{Source: src, Skip: true, Offset: int64(10 * lineLen), End: end,
+		Flags: event.FlagCommit, Commit: fileid.Position{Offset: end, TailLen: fileid.TailNewline}}}}
+	p.stop(t)
+	entries := offsetEntries(t, kc.Addr, "logship-offsets", "agent-skip", func(m map[string]registry.Entry) bool { return m[src.ID].Offset == end })
+	if e := entries[src.ID]; e.Offset != end {
+		t.Fatalf("offsets topic has %s at %d, want %d (past the skipped lines)", src.Path, e.Offset, end)
 	}
 }
