@@ -167,11 +167,15 @@ func (p *pipeline) stop(ctx context.Context) (unacknowledged int) {
 	p.prWG.Wait()
 	close(p.sp.In())
 	// 2. The spooler publishes what it holds, 3. the output drains.
-	if n := p.sp.Stats().QueuedEvents; n > 0 {
-		p.log.Info("waiting for events to reach Kafka before stopping", "unacknowledged", n, "up_to", p.cfg.ShutdownTimeout.D().String(),
+	timeout := p.cfg.ShutdownTimeout.D()
+	if p.out.Stats().Fenced {
+		timeout = 0 // another agent took the transactional id: nothing more can be delivered
+	}
+	if n := p.sp.Stats().QueuedEvents; n > 0 && timeout > 0 {
+		p.log.Info("waiting for events to reach Kafka before stopping", "unacknowledged", n, "up_to", timeout.String(),
 			"kafka_connected", p.out.Stats().Connected)
 	}
-	deadline, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ShutdownTimeout.D())
+	deadline, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	spDone := make(chan struct{})
 	go func() { p.spWG.Wait(); close(spDone) }()

@@ -258,17 +258,32 @@ printed is checked as test config would check it.`,
 }
 
 // ExitCode is the exit status for Main's error: 0 without one, 3 for a
-// stop that left events unacknowledged (read again at the next start), 1
-// for every other failure.
+// stop that left events unacknowledged (read again at the next start) and
+// nothing else, 1 for every failure, events left or not (a fenced agent).
 func ExitCode(err error) int {
 	var u *agent.Unacknowledged
 	switch {
 	case err == nil:
 		return 0
-	case errors.As(err, &u):
+	case errors.As(err, &u) && onlyUnacknowledged(err):
 		return 3
 	}
 	return 1
+}
+
+// onlyUnacknowledged reports whether err says nothing but that events were
+// left unacknowledged.
+func onlyUnacknowledged(err error) bool {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			if !onlyUnacknowledged(e) {
+				return false
+			}
+		}
+		return true
+	}
+	var u *agent.Unacknowledged
+	return errors.As(err, &u)
 }
 
 func versionLine(commit, date string) string {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logship/logship/agent"
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/embedded"
 	"github.com/logship/logship/event"
@@ -334,5 +336,26 @@ func TestDefaultConfigPath(t *testing.T) {
 	os.WriteFile(DefaultConfigPath, []byte("inputs: [{paths: [\""+dir+"/*.log\"]}]\nregistry: {path: "+dir+"/registry.json}\noutput.kafka.hosts: k:9092\n"), 0o644)
 	if out, err := run(t, "test", "config"); err != nil || out != DefaultConfigPath+": configuration OK (1 inputs)\n" {
 		t.Errorf("default path: %q, %v", out, err)
+	}
+}
+
+// 3 says "stopped with events left, read again at the next start" and
+// nothing else; a failure that also left events (a fenced agent) is 1.
+func TestExitCode(t *testing.T) {
+	left := &agent.Unacknowledged{Events: 5}
+	for _, tc := range []struct {
+		err  error
+		want int
+	}{
+		{nil, 0},
+		{left, 3},
+		{fmt.Errorf("stop: %w", left), 3},
+		{errors.Join(left), 3},
+		{errors.New("output: fenced"), 1},
+		{errors.Join(errors.New("output: fenced"), left), 1},
+	} {
+		if got := ExitCode(tc.err); got != tc.want {
+			t.Errorf("ExitCode(%v) = %d, want %d", tc.err, got, tc.want)
+		}
 	}
 }
