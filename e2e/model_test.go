@@ -41,7 +41,7 @@ var modelFixedSeeds = []uint64{1, 2, 3, 4, 5, 6, 7, 8}
 // truncation of files read to their end, new files, SIGTERM and kill -9 with
 // restarts, and broker outages, which are spans: the broker goes and comes
 // back as two operations, and everything else (rotation, kill -9, restarts)
-// may happen in between (at_least_once seeds only, for now). Each seed runs
+// may happen in between. Each seed runs
 // at_least_once or exactly_once, with or without harvester_limit (see
 // variant). Every line written arrives but
 // those written between a copy and its truncation (copytruncate's window);
@@ -299,13 +299,6 @@ func (m *model) step() {
 	case op < 90:
 		if m.down {
 			m.brokerBack()
-			return
-		}
-		if m.v.exactlyOnce {
-			// Not yet: a commit whose answer the broker's end cut off is
-			// sent again (the uncertain commit of issue 18); seed 3 once
-			// showed 2,010 duplicates that way. exactly_once's outages are
-			// tested by TestExactlyOnceOutage meanwhile.
 			return
 		}
 		m.do("broker gone")
