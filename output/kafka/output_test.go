@@ -314,6 +314,8 @@ func TestHungBrokerNoticed(t *testing.T) {
 	p.feed(t, 100, 200)
 	waitUntil(t, "a produce request held", func() bool { return held.Load() > 0 })
 	waitUntil(t, "the output to see the broker hung", func() bool { return !out.Stats().Connected })
+	// The state changes, then the line is written: wait for the line.
+	waitUntil(t, "the hung broker logged", func() bool { return strings.Contains(logs.String(), "kafka not acknowledging") })
 	if n := strings.Count(logs.String(), "kafka not acknowledging"); n != 1 {
 		t.Fatalf("logged %d times, want once:\n%s", n, logs.String())
 	}
