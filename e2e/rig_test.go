@@ -5,8 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -199,8 +201,43 @@ func (r *rig) backToBaseline() {
 		return fds <= r.base[0] && g <= r.base[1]
 	})
 	if !ok {
-		r.t.Fatalf("fds %d (baseline %d), goroutines %d (baseline %d)", fds, r.base[0], g, r.base[1])
+		r.t.Fatalf("fds %d (baseline %d), goroutines %d (baseline %d); the agent's goroutines:\n%s", fds, r.base[0], g, r.base[1], r.goroutines())
 	}
+}
+
+// goroutines stops the agent with SIGQUIT, which makes the Go runtime
+// print every goroutine's stack, and returns how many goroutines start
+// with each function, for a failure's message.
+func (r *rig) goroutines() string {
+	a := r.a
+	if a == nil || a.cmd.Process.Signal(syscall.SIGQUIT) != nil {
+		return "(no agent running)"
+	}
+	<-a.done
+	a.done <- nil
+	r.a = nil
+	data, _ := os.ReadFile(a.log.Name())
+	count := map[string]int{}
+	for _, stack := range strings.Split(string(data), "\n\ngoroutine ")[1:] {
+		// The first frame outside the runtime names the goroutine's job.
+		fn := "runtime"
+		for _, l := range strings.Split(stack, "\n")[1:] {
+			if l != "" && !strings.HasPrefix(l, "\t") && !strings.HasPrefix(l, "runtime.") && !strings.HasPrefix(l, "created by") {
+				fn = l
+				if i := strings.LastIndex(fn, "("); i > 0 {
+					fn = fn[:i]
+				}
+				break
+			}
+		}
+		count[fn]++
+	}
+	var out []string
+	for fn, n := range count {
+		out = append(out, fmt.Sprintf("%4d %s", n, fn))
+	}
+	slices.Sort(out)
+	return strings.Join(out, "\n")
 }
 
 func (r *rig) poll(d time.Duration, cond func() bool) bool {
