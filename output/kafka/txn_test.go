@@ -203,15 +203,7 @@ func TestOffsetsTopicNotCreatable(t *testing.T) {
 	kc := kafkatest.Start(t)
 	kc.ControlKey(int16(kmsg.CreateTopics), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		kc.KeepControl()
-		creq := req.(*kmsg.CreateTopicsRequest)
-		resp := creq.ResponseKind().(*kmsg.CreateTopicsResponse)
-		resp.SetVersion(creq.GetVersion())
-		for _, tp := range creq.Topics {
-			rt := kmsg.NewCreateTopicsResponseTopic()
-			rt.Topic, rt.ErrorCode = tp.Topic, kerr.TopicAuthorizationFailed.Code
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp, nil, true
+		return refuseTopics(req.(*kmsg.CreateTopicsRequest), kerr.TopicAuthorizationFailed), nil, true
 	})
 	k := txnCfg("agent-1")
 	k.Hosts = []string{kc.Addr}
@@ -240,14 +232,7 @@ func TestOffsetsTopicCreatedOnKafkaBefore24(t *testing.T) {
 			if tp.ReplicationFactor >= 1 {
 				continue
 			}
-			resp := creq.ResponseKind().(*kmsg.CreateTopicsResponse)
-			resp.SetVersion(creq.GetVersion())
-			for _, tp := range creq.Topics {
-				rt := kmsg.NewCreateTopicsResponseTopic()
-				rt.Topic, rt.ErrorCode = tp.Topic, kerr.InvalidReplicationFactor.Code
-				resp.Topics = append(resp.Topics, rt)
-			}
-			return resp, nil, true
+			return refuseTopics(creq, kerr.InvalidReplicationFactor), nil, true
 		}
 		return nil, nil, false // kfake creates it
 	})
@@ -316,4 +301,16 @@ func TestSkipOnlyBatchReachesTheOffsetsTopic(t *testing.T) {
 	if e := entries[src.ID]; e.Offset != end {
 		t.Fatalf("offsets topic has %s at %d, want %d (past the skipped lines)", src.Path, e.Offset, end)
 	}
+}
+
+// refuseTopics is a broker's answer refusing every topic of req with err.
+func refuseTopics(req *kmsg.CreateTopicsRequest, err *kerr.Error) *kmsg.CreateTopicsResponse {
+	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	resp.SetVersion(req.GetVersion())
+	for _, tp := range req.Topics {
+		rt := kmsg.NewCreateTopicsResponseTopic()
+		rt.Topic, rt.ErrorCode = tp.Topic, err.Code
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
 }
