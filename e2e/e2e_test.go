@@ -137,8 +137,15 @@ func startAgent(t *testing.T, cfg string, run int) *agent {
 		_ = cmd.Process.Kill()
 		<-a.done
 		logf.Close()
-		if t.Failed() {
-			data, _ := os.ReadFile(logf.Name())
+		data, _ := os.ReadFile(logf.Name())
+		// A race the detector found in the agent fails the test,
+		// whichever way the agent ended (a kill -9 included), and its
+		// report is printed last, where a truncated CI log keeps it.
+		races := raceReports(data)
+		if races != "" {
+			defer t.Errorf("agent run %d: the race detector found a data race:\n%s", run, races)
+		}
+		if t.Failed() || races != "" {
 			lines := strings.Split(string(data), "\n")
 			var keep []string
 			for _, l := range lines {
@@ -150,6 +157,26 @@ func startAgent(t *testing.T, cfg string, run int) *agent {
 		}
 	})
 	return a
+}
+
+// raceReports is every report the race detector wrote to an agent's log.
+func raceReports(log []byte) string {
+	const start, end = "WARNING: DATA RACE", "=================="
+	var out strings.Builder
+	for {
+		i := bytes.Index(log, []byte(start))
+		if i < 0 {
+			return out.String()
+		}
+		log = log[i:]
+		j := bytes.Index(log, []byte(end))
+		if j < 0 {
+			j = len(log)
+		}
+		out.Write(log[:j])
+		out.WriteString("\n")
+		log = log[j:]
+	}
 }
 
 func (a *agent) kill9(t *testing.T) {
@@ -176,7 +203,7 @@ func (a *agent) term(t *testing.T) {
 		}
 		if err != nil {
 			log, _ := os.ReadFile(a.log.Name())
-			t.Fatalf("agent exited with %v after SIGTERM; log:\n%s", err, log)
+			t.Fatalf("agent exited with %v after SIGTERM; log:\n%s%s", err, log, raceReports(log))
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("agent did not stop after SIGTERM")
