@@ -267,16 +267,24 @@ func (o *Output) oneTxn(p sarama.AsyncProducer, group []*batchState) ([]*sarama.
 	if t.want == 0 {
 		close(t.done)
 	}
+	// Dead letters first: a write that fails returns before any record
+	// went to sarama, so none of this attempt's records is still in
+	// sarama's hands when the next attempt sends them again.
+	for _, st := range group {
+		for i := range st.metas {
+			meta := &st.metas[i]
+			if meta.rej != nil && !meta.settled {
+				if err := o.settle(meta.rej); err != nil {
+					return nil, fmt.Errorf("dead letter: %w", err) // aborted, and the group tried again
+				}
+				meta.settled = true
+			}
+		}
+	}
 	for _, st := range group {
 		for i := range st.msgs {
 			meta := &st.metas[i]
 			if meta.rej != nil {
-				if !meta.settled {
-					if err := o.settle(meta.rej); err != nil {
-						return nil, fmt.Errorf("dead letter: %w", err) // aborted, and the group tried again
-					}
-					meta.settled = true
-				}
 				continue
 			}
 			meta.attempts++
