@@ -81,18 +81,7 @@ rotated_files: ["%[1]s/app.log.*"]`)
 	testlines.Append(t, app, 0, 0, 200)
 	r.start()
 	r.consume(200)
-	var wg sync.WaitGroup
-	written := make(chan struct{})
-	wg.Go(func() {
-		defer close(written)
-		for seq := 200; seq < total; seq += 200 {
-			testlines.Append(t, app, 0, seq, seq+200)
-			if (seq+200)%rotateEvery == 0 && seq+200 < total {
-				renameRotate(t, app) // app.log -> app.log.1, …
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	})
+	wg := writeRotating(t, app, 200, total, rotateEvery, 5*time.Millisecond)
 	kills, insideCommit := 0, 0
 	for kills < 20 {
 		if kills > 0 {
@@ -107,7 +96,6 @@ rotated_files: ["%[1]s/app.log.*"]`)
 		kills++
 	}
 	wg.Wait()
-	<-written
 	r.start()
 	r.exactlyOnce(1, total)
 	r.stopCaughtUp(app)
@@ -222,6 +210,23 @@ func TestExactlyOnceFencing(t *testing.T) {
 
 // writeSteadily appends lines [from, to) of stream 0 to path, 100 every
 // 2 ms, on a goroutine of the returned group.
+// writeRotating appends lines [from, total) of stream 0 to path, 200 at a
+// time with pause between, and rename-rotates it (path.1, …) every
+// rotateEvery lines except at the end.
+func writeRotating(t *testing.T, path string, from, total, rotateEvery int, pause time.Duration) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for seq := from; seq < total; seq += 200 {
+			testlines.Append(t, path, 0, seq, seq+200)
+			if (seq+200)%rotateEvery == 0 && seq+200 < total {
+				renameRotate(t, path) // app.log -> app.log.1, …
+			}
+			time.Sleep(pause)
+		}
+	})
+	return &wg
+}
+
 func writeSteadily(t *testing.T, path string, from, to int) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	wg.Go(func() {

@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -71,18 +70,7 @@ rotated_files: ["%[1]s/app.log.*"]`)
 	testlines.Append(t, app, 0, 0, 200)
 	r.start()
 	r.consume(200) // the offsets topic was created: the first lines are committed
-	var wg sync.WaitGroup
-	written := make(chan struct{})
-	wg.Go(func() {
-		defer close(written)
-		for seq := 200; seq < total; seq += 200 {
-			testlines.Append(t, app, 0, seq, seq+200)
-			if (seq+200)%rotateEvery == 0 && seq+200 < total {
-				renameRotate(t, app)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
+	wg := writeRotating(t, app, 200, total, rotateEvery, 10*time.Millisecond)
 	for kills := 0; kills < 20; kills++ {
 		if kills > 0 {
 			r.start()
@@ -92,7 +80,6 @@ rotated_files: ["%[1]s/app.log.*"]`)
 		r.a = nil
 	}
 	wg.Wait()
-	<-written
 	r.start()
 	r.exactlyOnce(1, total)
 	r.stopCaughtUp(app)
