@@ -48,10 +48,11 @@ func uncommitted(t *testing.T, addr string) int {
 
 var eoKillSeed = flag.Uint64("eo.kill9.seed", 0, "seed of TestExactlyOnceKill9's kill moments (0: from the clock)")
 
-// The built binary is killed (-9) at 20 random moments while a file is
-// written and rename-rotated; every commit is held 150 ms in EndTxn, so
-// that kills land inside commits too. A read_committed consumer then sees
-// every line exactly once, and the registry caught up.
+// The built binary is killed (-9) 20 times while a file is written and
+// rename-rotated: every other kill lands while a commit (EndTxn) is held at
+// the broker, which completes it only after the agent died; the others land
+// at random moments. A read_committed consumer then sees every line exactly
+// once, and the registry caught up.
 func TestExactlyOnceKill9(t *testing.T) {
 	t.Parallel()
 	seed := *eoKillSeed
@@ -61,14 +62,19 @@ func TestExactlyOnceKill9(t *testing.T) {
 	t.Logf("seed %d (replay with -eo.kill9.seed=%d)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	kc := kafkatest.Start(t)
-	var inCommit atomic.Int64
+	// holdNext asks the hook to hold the next EndTxn: it hands the test a
+	// channel and keeps the request until the test closes it.
+	var holdNext atomic.Bool
+	held := make(chan chan struct{}, 1)
 	kc.ControlKey(int16(kmsg.EndTxn), func(kmsg.Request) (kmsg.Response, error, bool) {
 		kc.KeepControl()
-		kc.SleepControl(func() {
-			inCommit.Add(1)
-			time.Sleep(150 * time.Millisecond)
-			inCommit.Add(-1)
-		})
+		if holdNext.CompareAndSwap(true, false) {
+			kc.SleepControl(func() {
+				release := make(chan struct{})
+				held <- release
+				<-release
+			})
+		}
 		return nil, nil, false
 	})
 	r := newExactlyOnceRig(t, kc, `paths: ["%[1]s/app.log"]
@@ -77,35 +83,45 @@ rotated_files: ["%[1]s/app.log.*"]`)
 
 	// The agent runs before the file is rotated the first time: rotated
 	// files present at a first start are history, not read.
-	const total, rotateEvery = 60000, 12000
+	const kills, perKill, rotateEvery = 20, 3000, 12000
+	const total = 200 + kills*perKill
 	testlines.Append(t, app, 0, 0, 200)
 	r.start()
 	r.consume(200)
-	wg := writeRotating(t, app, 200, total, rotateEvery, 5*time.Millisecond)
-	kills, insideCommit := 0, 0
-	for kills < 20 {
-		if kills > 0 {
+	insideCommit := 0
+	for k := range kills {
+		if k > 0 {
 			r.start()
 		}
-		time.Sleep(time.Duration(300+rng.IntN(900)) * time.Millisecond) // the kill moment, at random
-		if inCommit.Load() > 0 {
-			insideCommit++
+		// Each run of the agent has new lines to ship, so it commits.
+		from := 200 + k*perKill
+		inCommit := k%2 == 0
+		if inCommit {
+			holdNext.Store(true)
 		}
-		r.a.kill9(t)
+		writeRotating(t, app, from, from+perKill, rotateEvery, time.Millisecond).Wait()
+		if inCommit {
+			select {
+			case release := <-held:
+				r.a.kill9(t)
+				close(release) // the broker completes the commit the dead agent asked for
+				insideCommit++
+			case <-time.After(2 * time.Minute):
+				t.Fatalf("kill %d: the agent sent no EndTxn in 2 minutes", k+1)
+			}
+		} else {
+			time.Sleep(time.Duration(rng.IntN(900)) * time.Millisecond) // the kill moment, at random
+			r.a.kill9(t)
+		}
 		r.a = nil
-		kills++
 	}
-	wg.Wait()
 	r.start()
 	r.exactlyOnce(1, total)
 	r.stopCaughtUp(app)
-	if insideCommit < 3 {
-		t.Errorf("only %d of %d kills landed inside a commit", insideCommit, kills)
-	}
 	if n := uncommitted(t, kc.Addr); n <= total {
 		t.Errorf("read_uncommitted sees %d records for %d lines: no transaction was left open by a kill", n, total)
 	}
-	t.Logf("%d kills, %d inside a commit; %d records in the log for %d lines", kills, insideCommit, uncommitted(t, kc.Addr), total)
+	t.Logf("%d kills, %d inside a held commit; %d records in the log for %d lines", kills, insideCommit, uncommitted(t, kc.Addr), total)
 }
 
 // A 30 s outage (the listener closed, the broker back on its data), then
