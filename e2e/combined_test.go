@@ -1,16 +1,19 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logship/logship/internal/kafkatest"
 	"github.com/logship/logship/internal/testlines"
@@ -171,4 +174,69 @@ harvester_limit: 1`)
 		t.Fatalf("%d distinct lines of %d, %d duplicates", r.seen.Distinct(), written+300, r.seen.Dups)
 	}
 	r.stopCaughtUp(a, b+".1")
+}
+
+// While Kafka refuses every produce request and the queue is full (the
+// harvester waits to hand on a line), app.log is truncated and written
+// again, then renamed and compressed at once: its new content is now in
+// app.log.1.gz, and behind the harvester's open descriptor. The .gz waits
+// until the harvester has seen the truncation, and then continues where
+// the harvester reads the new content to. It was taken for new content and
+// read from its start while the harvester read the same lines through its
+// descriptor: each line of the new content arrived twice, with no crash
+// (found by TestModel, seed 9277204739537804754).
+func TestRewrittenUnderAWaitingHarvesterThenCompressed(t *testing.T) {
+	t.Parallel()
+	kc := kafkatest.Start(t, kfake.DefaultNumPartitions(1))
+	gate := kc.Gate(nil)
+	r := newRigWith(t, kc, `paths: ["%[1]s/app.log"]
+rotated_files: ["%[1]s/app.log.*"]
+decompress: auto`, "")
+	app := r.begin("app.log", 0, 500)
+
+	gate.Fail(kerr.NotEnoughReplicas)
+	testlines.Append(t, app, 0, 500, 500+2*maxEvents)
+	r.waitFor("the queue full", func() bool {
+		data, _ := os.ReadFile(r.a.log.Name())
+		return strings.Contains(string(data), fmt.Sprintf("queue_events=%d ", maxEvents))
+	})
+	if err := os.Truncate(app, 0); err != nil {
+		t.Fatal(err)
+	}
+	testlines.Append(t, app, 1, 0, 1000)
+	renameRotate(t, app) // app.log -> app.log.1
+	gzipFile(t, app+".1", app+".1.gz")
+	r.waitFor("a scan to find app.log.1.gz", func() bool {
+		data, _ := os.ReadFile(r.a.log.Name())
+		return strings.Contains(string(data), "app.log.1.gz")
+	})
+	if gate.Rejected() == 0 {
+		t.Fatal("the broker refused nothing: the outage did not happen")
+	}
+	gate.Fail(nil)
+	// The new content arrives whole; of the old, the lines read before
+	// the truncation (the rest was truncated unread).
+	r.consumer.Until(t.Context(), 90*time.Second, func(rec *kgo.Record) { r.seen.Add(string(rec.Value)) }, func() bool {
+		for i := range 1000 {
+			if r.seen.Count[[2]int{1, i}] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	r.stopCaughtUp()
+	r.drain()
+	for i := range 1000 {
+		if n := r.seen.Count[[2]int{1, i}]; n != 1 {
+			t.Fatalf("line %d of the new content arrived %d times", i, n)
+		}
+	}
+	if r.seen.Dups != 0 || r.seen.Bad != 0 {
+		t.Fatalf("%d duplicates, %d malformed", r.seen.Dups, r.seen.Bad)
+	}
+	for i := range 500 + maxEvents {
+		if r.seen.Count[[2]int{0, i}] != 1 {
+			t.Fatalf("line %d of the old content, read before the truncation, arrived %d times", i, r.seen.Count[[2]int{0, i}])
+		}
+	}
 }

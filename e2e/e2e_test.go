@@ -146,6 +146,10 @@ func startAgent(t *testing.T, cfg string, run int) *agent {
 			defer t.Errorf("agent run %d: the race detector found a data race:\n%s", run, races)
 		}
 		if t.Failed() || races != "" {
+			if dir := os.Getenv("LOGSHIP_E2E_LOGS"); dir != "" { // the whole log, for a failure's study
+				name := strings.NewReplacer("/", "_", "=", "_").Replace(t.Name())
+				_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-run%d.log", name, run)), data, 0o644)
+			}
 			lines := strings.Split(string(data), "\n")
 			var keep []string
 			for _, l := range lines {

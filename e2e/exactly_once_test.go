@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -252,4 +253,65 @@ func writeSteadily(t *testing.T, path string, from, to int) *sync.WaitGroup {
 		}
 	})
 	return &wg
+}
+
+// copytruncate under exactly_once, the agent killed after Kafka committed
+// the truncation but before the registry on disk learned of it and before
+// the agent saw the copy: the restart takes Kafka's positions, and the copy
+// continues where the original content was delivered, so no line arrives
+// twice. Kafka's offsets record for the truncated file once held only the
+// new content's position: the restart replaced the registry's entry with
+// it, nothing knew the old content any more, and the copy was read again
+// from its start (found by TestModel, seed 9277204739537804754).
+func TestExactlyOnceCopyTruncateThenKilled(t *testing.T) {
+	t.Parallel()
+	kc := kafkatest.Start(t, kfake.DefaultNumPartitions(1))
+	r := newExactlyOnceRig(t, kc, `paths: ["%[1]s/app.log"]
+rotated_files: ["%[1]s/app.log.1"]`)
+	// The registry on disk is written when a file is first entered, not
+	// after the commits below: only Kafka knows of the truncation.
+	setConfig(t, r.cfg, "flush_interval: 100ms", "flush_interval: 1h")
+	app := r.begin("app.log", 0, 2000)
+	// The copy is made where the agent does not look, and moved into
+	// place once it is dead: a copy the agent had not scanned yet.
+	copied := filepath.Join(r.dir, "app.log.1")
+	copyFile(t, app, copied)
+	if err := os.Truncate(app, 0); err != nil {
+		t.Fatal(err)
+	}
+	testlines.Append(t, app, 0, 2000, 2100)
+	r.consume(2100) // committed after the truncation's position, in order
+	r.a.kill9(t)
+	r.a = nil
+	if err := os.Rename(copied, r.path("app.log.1")); err != nil {
+		t.Fatal(err)
+	}
+	r.start()
+	r.waitFor("the restart to place app.log.1", func() bool {
+		log, _ := os.ReadFile(r.dir + "/agent-1.log")
+		return strings.Contains(string(log), `continues known content" component=prospector path=`+r.path("app.log.1"))
+	})
+	if log, _ := os.ReadFile(r.dir + "/agent-1.log"); !strings.Contains(string(log), "kafka's are used") {
+		t.Fatal("the restart did not take Kafka's positions over the registry's: the fault did not happen")
+	}
+	// A clean stop commits whatever was read again, so the count after
+	// it is final; app.log.1 is then at its end.
+	r.consume(2100)
+	r.stopCaughtUp(app, r.path("app.log.1"))
+	r.exactlyOnce(1, 2100)
+}
+
+// setConfig replaces old by new in the agent configuration at path.
+func setConfig(t *testing.T, path, old, new string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), old) {
+		t.Fatalf("%s does not hold %q", path, old)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(data), old, new, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

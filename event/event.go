@@ -38,6 +38,12 @@ type Source struct {
 	// Truncated is set for content that replaced the file's earlier
 	// content while it was read (see Renewed).
 	Truncated bool
+	// Previous, with Truncated, is the earlier content and how far it was
+	// read, so delivered once this Source's first position is: every
+	// record of this Source's positions carries it (exactly_once's
+	// offsets records too), so that a copy of the earlier content
+	// (copytruncate) continues there after a crash.
+	Previous *Previous
 
 	delivered atomic.Pointer[fileid.Position] // see Delivered
 	parts     atomic.Pointer[docParts]        // see MakeDoc
@@ -60,10 +66,17 @@ func (s *Source) Delivered() fileid.Position {
 func (s *Source) SetDelivered(pos fileid.Position) { s.delivered.Store(&pos) }
 
 // Renewed returns a Source for the same file with new content (it was
-// truncated): events read before keep the old one, and with it the
-// fingerprint their offsets belong to.
-func (s *Source) Renewed() *Source {
-	return &Source{ID: s.ID, Path: s.Path, Dev: s.Dev, Inode: s.Inode, Input: s.Input, Truncated: true}
+// truncated after s was read to readTo): events read before keep the old
+// one, and with it the fingerprint their offsets belong to.
+func (s *Source) Renewed(readTo fileid.Position) *Source {
+	return &Source{ID: s.ID, Path: s.Path, Dev: s.Dev, Inode: s.Inode, Input: s.Input, Truncated: true,
+		Previous: &Previous{Fingerprint: s.Fingerprint.Load(), Pos: readTo}}
+}
+
+// Previous is a file's content before a truncation, and how far it was read.
+type Previous struct {
+	Fingerprint fileid.FingerprintValue
+	Pos         fileid.Position
 }
 
 // Input is what every event of one configured input shares.

@@ -58,8 +58,9 @@ func (h *Harvester) restart(ctx context.Context) error {
 	if err := h.flush(ctx); err != nil {
 		return err
 	}
+	readTo := h.Position()
 	if h.cfg.OnTruncate != nil {
-		h.cfg.OnTruncate(h.src, h.Position())
+		h.cfg.OnTruncate(h.src, readTo)
 	}
 	h.lastPos = fileid.Position{}
 	if _, err := h.f.Seek(0, io.SeekStart); err != nil {
@@ -73,7 +74,7 @@ func (h *Harvester) restart(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", h.src.Path, err)
 	}
-	src := h.src.Renewed()
+	src := h.src.Renewed(readTo)
 	// The new content's fingerprint at once: a copy of it must be told
 	// from new content from now on.
 	src.Fingerprint.Store(fp)

@@ -121,18 +121,21 @@ type Prospector struct {
 	doneSig chan struct{} // capacity 1
 
 	// Owned by Run's goroutine.
-	running  map[fileid.ID]*running
-	byPath   map[string]*running
-	known    map[fileid.ID]*known
-	warned   map[string]string       // path → last open error logged
-	sizes    map[fileid.ID]int64     // rotated files held while they grow (see stillWritten)
-	heads    *fileid.Set[[]*running] // see runningHeads; nil until needed in a scan
-	firstRun bool
-	started  bool      // start_position applies: the agent's first configuration
-	since    time.Time // unknown rotated files modified after this are read
-	newFiles bool      // live files entered in the registry by this scan: flush it
-	waiting  int       // files held back by harvester_limit at the last scan
-	limits   limitCheck
+	running map[fileid.ID]*running
+	byPath  map[string]*running
+	known   map[fileid.ID]*known
+	warned  map[string]string       // path → last open error logged
+	sizes   map[fileid.ID]int64     // rotated files held while they grow (see stillWritten)
+	heads   *fileid.Set[[]*running] // see runningHeads; nil until needed in a scan
+	// rewritten is rewrittenRunning's answer in this scan, once checked.
+	rewritten        *running
+	rewrittenChecked bool
+	firstRun         bool
+	started          bool      // start_position applies: the agent's first configuration
+	since            time.Time // unknown rotated files modified after this are read
+	newFiles         bool      // live files entered in the registry by this scan: flush it
+	waiting          int       // files held back by harvester_limit at the last scan
+	limits           limitCheck
 	// hold, until closed, keeps every file from being read: files found
 	// are only entered in the registry (see HoldUntil). nil: no hold.
 	hold <-chan struct{}

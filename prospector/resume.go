@@ -122,12 +122,21 @@ func (p *Prospector) resumeAt(c candidate, ct fileid.Content, hd *fileid.Head, s
 			p.log.Info("file starts like content read before but is not a copy of it, reading from the start", "path", c.path)
 		}
 	}
+	// 4. A running harvester's file was truncated and written again, and
+	// the harvester has not seen it yet: this file may be a copy of the
+	// new content (rotated and compressed at once), which nothing knows
+	// until the harvester reads it. Wait until it has.
+	if r := p.rewrittenRunning(); r != nil {
+		p.log.Debug("a file being read was rewritten and its harvester has not seen it yet; waiting before deciding whether this is a copy of it",
+			"path", c.path, "rewritten", r.path)
+		return plan{}
+	}
 	// A rotated file too short to be told from a copy being written (its
 	// head is shorter than the fingerprint) waits while it grows.
 	if hd.Full.Len < fileid.FingerprintSize && p.stillWritten(c, size) {
 		return plan{}
 	}
-	// 4. New content. A file the registry knows (entered when found, even
+	// 5. New content. A file the registry knows (entered when found, even
 	// if it could not be read at once) is the agent's, however old.
 	if c.rotated && c.fi.ModTime().Before(p.since) && entry == nil {
 		return plan{} // an old rotated file: history, not ours
@@ -210,6 +219,22 @@ func (p *Prospector) runningHeads() *fileid.Set[[]*running] {
 		p.heads = &s
 	}
 	return p.heads
+}
+
+// rewrittenRunning is a running harvester whose file no longer starts as
+// the harvester read it (truncated and written again, not seen yet), as
+// found at the first need in a scan; nil when there is none.
+func (p *Prospector) rewrittenRunning() *running {
+	if !p.rewrittenChecked {
+		p.rewrittenChecked, p.rewritten = true, nil
+		for _, r := range p.running {
+			if !r.h.Gzip() && r.h.Rewritten() {
+				p.rewritten = r
+				break
+			}
+		}
+	}
+	return p.rewritten
 }
 
 // endOfLastLine is the offset just after the last newline before size.

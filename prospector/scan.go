@@ -32,6 +32,7 @@ type candidate struct {
 func (p *Prospector) scan(ctx context.Context, w *fsnotify.Watcher, all bool) {
 	now := time.Now()
 	p.heads = nil // fingerprints grow between scans
+	p.rewrittenChecked = false
 	seen := make(map[fileid.ID]bool)
 	dirs := make(map[string]bool)
 	var todo []candidate

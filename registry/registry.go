@@ -354,8 +354,13 @@ func (r *Registry) put(src *event.Source, pos fileid.Position) *Entry {
 // Commit records (and exactly_once writes to Kafka).
 func EntryFor(src *event.Source, pos fileid.Position) Entry {
 	fp := src.Fingerprint.Load()
-	return Entry{ID: src.ID, Path: src.Path, Offset: pos.Offset, TailHash: pos.TailHash, TailLen: pos.TailLen,
+	e := Entry{ID: src.ID, Path: src.Path, Offset: pos.Offset, TailHash: pos.TailHash, TailLen: pos.TailLen,
 		Dev: src.Dev, Inode: src.Inode, Fingerprint: fp.Hash, FingerprintLen: fp.Len, Updated: time.Now().UTC()}
+	if p := src.Previous; p != nil && p.Pos.Offset > 0 {
+		e.Previous = &Content{Fingerprint: p.Fingerprint.Hash, FingerprintLen: p.Fingerprint.Len,
+			Offset: p.Pos.Offset, TailHash: p.Pos.TailHash, TailLen: p.Pos.TailLen}
+	}
+	return e
 }
 
 // Adopt replaces the entries of restored (Kafka's, with exactly_once) where

@@ -308,7 +308,7 @@ func TestTruncationKeepsThePreviousContent(t *testing.T) {
 	old := &event.Source{ID: "1:2", Path: "/var/log/a.log", Dev: 1, Inode: 2}
 	old.Fingerprint.Store(fileid.FingerprintValue{Hash: 7, Len: 1024})
 	r.Commit(old, fileid.Position{Offset: 5000, TailHash: 9, TailLen: 20})
-	renewed := old.Renewed()
+	renewed := old.Renewed(fileid.Position{Offset: 5000, TailHash: 9, TailLen: 20})
 	renewed.Fingerprint.Store(fileid.FingerprintValue{Hash: 8, Len: 10})
 	r.Commit(renewed, fileid.Position{})
 	r.Commit(renewed, fileid.Position{Offset: 10, TailLen: -1})
@@ -345,5 +345,24 @@ func TestTruncationKeepsThePreviousContent(t *testing.T) {
 		t.Fatalf("a version 1 registry: %v", err)
 	} else if e, ok := r1.Get("1:3"); !ok || e.Offset != 4 {
 		t.Fatalf("a version 1 registry read as %+v", e)
+	}
+}
+
+// The entry of truncated content carries the content before it, as far as
+// it was read when the harvester found the truncation: exactly_once's
+// offsets records are such entries, and a restart that takes them over the
+// registry's must still know where a copy of the old content continues.
+func TestEntryOfRenewedContentCarriesThePrevious(t *testing.T) {
+	old := &event.Source{ID: "1:2", Path: "/var/log/a.log", Dev: 1, Inode: 2}
+	old.Fingerprint.Store(fileid.FingerprintValue{Hash: 7, Len: 1024})
+	renewed := old.Renewed(fileid.Position{Offset: 5000, TailHash: 9, TailLen: 20})
+	renewed.Fingerprint.Store(fileid.FingerprintValue{Hash: 8, Len: 10})
+	e := EntryFor(renewed, fileid.Position{Offset: 10, TailLen: -1})
+	want := Content{Fingerprint: 7, FingerprintLen: 1024, Offset: 5000, TailHash: 9, TailLen: 20}
+	if e.Previous == nil || *e.Previous != want {
+		t.Fatalf("previous %+v, want %+v", e.Previous, want)
+	}
+	if e := EntryFor(old, fileid.Position{Offset: 5000}); e.Previous != nil {
+		t.Fatalf("content never truncated has a previous: %+v", e.Previous)
 	}
 }
