@@ -33,6 +33,9 @@ type Stats struct {
 	// output was fenced by another with its transactional id.
 	TxnCommitted, TxnAborted int64
 	Fenced                   bool
+	// TxnFoundCommitted counts transactions whose commit had no known
+	// outcome and that the positions read back showed committed.
+	TxnFoundCommitted int64
 }
 
 // Output delivers batches to Kafka. Create it with New, run it with Run, hand
@@ -89,13 +92,17 @@ type Output struct {
 
 	// exactly_once (see txn.go): batches wait in txnQ for txnLoop; cur is
 	// the transaction whose results sarama returns.
-	txnQ                             chan *batchState
-	cur                              atomic.Pointer[txn]
-	offsetsPart                      int32
+	txnQ        chan *batchState
+	cur         atomic.Pointer[txn]
+	offsetsPart int32
+	// txnSeq is the sequence number of the last transaction begun (see
+	// offsetsRecord); only the transaction loop uses it.
+	txnSeq                           uint64
 	restored                         Restored
 	restoredC                        chan struct{}
 	onCommit                         func(time.Duration)
 	txnCommitted, txnAborted, fenced atomic.Int64
+	txnResolved                      atomic.Int64
 }
 
 // failEvery is how often failed deliveries are logged during an outage;
@@ -224,6 +231,7 @@ func (o *Output) Stats() Stats {
 		Published: o.published.Load(), Acked: o.acked.Load(), Retries: o.retries.Load(), Failed: o.failures.Load(),
 		Inflight: o.inflight.Load(), Dropped: map[string]int64{}, DeadLettered: map[string]int64{},
 		TxnCommitted: o.txnCommitted.Load(), TxnAborted: o.txnAborted.Load(), Fenced: o.fenced.Load() > 0,
+		TxnFoundCommitted: o.txnResolved.Load(),
 	}
 	o.rejectMu.Lock()
 	for k, v := range o.dropped {

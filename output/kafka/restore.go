@@ -11,41 +11,39 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-
-	"github.com/logship/logship/registry"
 )
 
 // Restoring exactly_once's positions from offsets_topic (see txn.go).
 
 // connectAndRestore connects a transactional producer (retrying until it
 // works), makes sure offsets_topic exists, and reads this agent's
-// positions back from it.
-func (o *Output) connectAndRestore(ctx context.Context) (sarama.AsyncProducer, sarama.Client, Restored, error) {
+// positions back from it, with the highest transaction sequence number.
+func (o *Output) connectAndRestore(ctx context.Context) (sarama.AsyncProducer, sarama.Client, Restored, uint64, error) {
 	for attempt := 1; ; attempt++ {
 		p, cl, err := o.connect(ctx)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, 0, err
 		}
-		restored, err := o.restore(ctx, p, cl)
+		restored, seq, err := o.restore(ctx, p, cl)
 		if err == nil {
-			return p, cl, restored, nil
+			return p, cl, restored, seq, nil
 		}
 		p.Close()
 		cl.Close()
 		if isFenced(err) {
-			return nil, nil, nil, o.fencedError(err)
+			return nil, nil, nil, 0, o.fencedError(err)
 		}
 		if o.closing(ctx) {
 			// Stopped (a reload, a shutdown) while reading: not a failure.
-			return nil, nil, nil, fmt.Errorf("output closed while reading the file positions: %w", err)
+			return nil, nil, nil, 0, fmt.Errorf("output closed while reading the file positions: %w", err)
 		}
 		wait := o.retryBackoff(attempt) // retry.backoff doubling to retry.max_backoff, as the README says
 		o.log.Warn("reading the file positions from kafka failed, retrying", "offsets_topic", o.cfg.OffsetsTopic, "err", err, "retry_in", wait)
 		select {
 		case <-ctx.Done():
-			return nil, nil, nil, ctx.Err()
+			return nil, nil, nil, 0, ctx.Err()
 		case <-o.stop:
-			return nil, nil, nil, errors.New("output closed before connecting")
+			return nil, nil, nil, 0, errors.New("output closed before connecting")
 		case <-time.After(wait):
 		}
 	}
@@ -64,21 +62,22 @@ func (o *Output) closing(ctx context.Context) bool {
 }
 
 // restore reads this agent's entries from offsets_topic, up to a marker it
-// commits first: everything committed before it is then read.
-func (o *Output) restore(ctx context.Context, p sarama.AsyncProducer, cl sarama.Client) (Restored, error) {
+// commits first: everything committed before it is then read. It returns
+// the highest transaction sequence number read too.
+func (o *Output) restore(ctx context.Context, p sarama.AsyncProducer, cl sarama.Client) (Restored, uint64, error) {
 	created, err := o.ensureOffsetsTopic(cl)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	parts, err := cl.Partitions(o.cfg.OffsetsTopic)
 	if err != nil {
-		return nil, fmt.Errorf("offsets topic %s: %w", o.cfg.OffsetsTopic, err)
+		return nil, 0, fmt.Errorf("offsets topic %s: %w", o.cfg.OffsetsTopic, err)
 	}
 	if created && len(parts) != offsetsTopicPartitions {
 		// The partition is chosen by the count: one taken from metadata
 		// that does not show the whole new topic yet would be another
 		// partition than every later start reads.
-		return nil, fmt.Errorf("offsets topic %s was just created with %d partitions and the metadata shows %d; trying again", o.cfg.OffsetsTopic, offsetsTopicPartitions, len(parts))
+		return nil, 0, fmt.Errorf("offsets topic %s was just created with %d partitions and the metadata shows %d; trying again", o.cfg.OffsetsTopic, offsetsTopicPartitions, len(parts))
 	}
 	o.offsetsPart = offsetsPartition(o.cfg.TransactionalID, int32(len(parts)))
 	nonce := fmt.Sprintf("%d", time.Now().UnixNano())
@@ -96,31 +95,32 @@ func (o *Output) restore(ctx context.Context, p sarama.AsyncProducer, cl sarama.
 		}
 	}()
 	if err := p.BeginTxn(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	p.Input() <- marker
 	err = errors.Join(p.CommitTxn(), <-result)
 	if err != nil {
-		return nil, fmt.Errorf("commit the start marker: %w", err)
+		return nil, 0, fmt.Errorf("commit the start marker: %w", err)
 	}
 	return o.readPositions(ctx, cl, nonce)
 }
 
 // readPositions reads offsets_topic's partition of this agent from its
 // start, read_committed, until the marker with nonce.
-func (o *Output) readPositions(ctx context.Context, cl sarama.Client, nonce string) (Restored, error) {
+func (o *Output) readPositions(ctx context.Context, cl sarama.Client, nonce string) (Restored, uint64, error) {
 	consumer, err := sarama.NewConsumerFromClient(cl)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer consumer.Close()
 	pc, err := consumer.ConsumePartition(o.cfg.OffsetsTopic, o.offsetsPart, sarama.OffsetOldest)
 	if err != nil {
-		return nil, fmt.Errorf("read offsets topic %s: %w", o.cfg.OffsetsTopic, err)
+		return nil, 0, fmt.Errorf("read offsets topic %s: %w", o.cfg.OffsetsTopic, err)
 	}
 	defer pc.Close()
 	prefix, marker := o.keyPrefix(), o.keyPrefix()+"start"
 	out := Restored{}
+	var seq uint64
 	for {
 		select {
 		case m := <-pc.Messages():
@@ -128,7 +128,7 @@ func (o *Output) readPositions(ctx context.Context, cl sarama.Client, nonce stri
 			switch {
 			case key == marker:
 				if string(m.Value) == nonce {
-					return out, nil
+					return out, seq, nil
 				}
 			case !strings.HasPrefix(key, prefix) || strings.Contains(key[len(prefix):], "/"):
 				// another agent's: its id differs, or only starts like
@@ -136,19 +136,22 @@ func (o *Output) readPositions(ctx context.Context, cl sarama.Client, nonce stri
 			case m.Value == nil: // a file forgotten
 				delete(out, strings.TrimPrefix(key, prefix))
 			default:
-				var e registry.Entry
-				if err := json.Unmarshal(m.Value, &e); err != nil {
+				var r offsetsRecord
+				if err := json.Unmarshal(m.Value, &r); err != nil {
 					o.log.Warn("offsets topic record not understood; skipped", "key", key, "offset", m.Offset, "err", err)
 					continue
 				}
-				out[e.ID] = e
+				seq = max(seq, r.TxnSeq)
+				if key != prefix+seqKey {
+					out[r.ID] = r.Entry
+				}
 			}
 		case err := <-pc.Errors():
-			return nil, fmt.Errorf("read offsets topic %s: %w", o.cfg.OffsetsTopic, err)
+			return nil, 0, fmt.Errorf("read offsets topic %s: %w", o.cfg.OffsetsTopic, err)
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, 0, ctx.Err()
 		case <-o.stop:
-			return nil, errors.New("output closed")
+			return nil, 0, errors.New("output closed")
 		}
 	}
 }

@@ -22,7 +22,8 @@ import (
 // transactions: one transaction holds the records of the batches waiting
 // (up to transaction_max_events) and, on offsets_topic, one record per file
 // they advance, its key the transactional id and the file's identity, its
-// value the registry entry the file reaches. A transaction that fails is
+// value the registry entry the file reaches and the transaction's sequence
+// number (see offsetsRecord). A transaction that fails is
 // aborted and its batches sent again in a new one; only a committed one
 // acknowledges its batches (and so moves the local registry). On start, and
 // after a fatal producer error, the producer is initialised (which fences an
@@ -82,12 +83,15 @@ func (o *Output) OnCommit(f func(time.Duration)) { o.onCommit = f }
 // the transaction it was in.
 func (o *Output) runTransactional(ctx context.Context) error {
 	var pending []*batchState // a group that was not committed when its producer failed
+	var pendingSeq uint64     // the sequence number of its last attempt
 	first := true
 	for {
-		p, cl, restored, err := o.connectAndRestore(ctx)
+		p, cl, restored, seq, err := o.connectAndRestore(ctx)
 		if err != nil {
 			return err
 		}
+		// Sequence numbers only grow, across producers and restarts.
+		o.txnSeq = max(o.txnSeq, seq)
 		if first {
 			o.restored = restored
 			close(o.restoredC)
@@ -109,12 +113,14 @@ func (o *Output) runTransactional(ctx context.Context) error {
 		wg.Go(func() { o.drain(p) })
 		var loopErr error
 		if !closed {
-			if len(pending) > 0 && committed(pending, restored) {
-				o.log.Info("the transaction in progress at the producer's failure was committed; not sent again")
+			if len(pending) > 0 && committed(pendingSeq, seq) {
+				o.log.Info("the transaction in progress at the producer's failure was committed; not sent again", "txn_seq", pendingSeq)
+				o.txnResolved.Add(1)
 				o.ackGroup(pending)
 				pending = nil
 			}
 			pending, loopErr = o.txnLoop(p, pending)
+			pendingSeq = o.txnSeq
 		}
 		o.sendMu.Lock()
 		o.producer = nil
@@ -250,10 +256,14 @@ func (o *Output) commitGroup(p sarama.AsyncProducer, group []*batchState) error 
 // the dead letters of its rejected events (durable before the commit that
 // moves their offsets), the commit. It returns the records' errors too.
 func (o *Output) oneTxn(p sarama.AsyncProducer, group []*batchState) ([]*sarama.ProducerError, error) {
+	// Numbered before anything can fail: a group whose last attempt
+	// failed at its start must not carry the number of a transaction
+	// committed before it.
+	o.txnSeq++
 	if err := p.BeginTxn(); err != nil {
 		return nil, err
 	}
-	offsets := o.offsetRecords(group)
+	offsets := o.offsetRecords(group, o.txnSeq)
 	t := &txn{done: make(chan struct{})}
 	for _, st := range group {
 		for i := range st.metas {
@@ -317,8 +327,10 @@ func (o *Output) oneTxn(p sarama.AsyncProducer, group []*batchState) ([]*sarama.
 }
 
 // offsetRecords are the records of the positions group advances: for each
-// file, the last position the group reaches.
-func (o *Output) offsetRecords(group []*batchState) []*sarama.ProducerMessage {
+// file, the last position the group reaches, with the transaction's
+// sequence number seq. A group that advances no file (none does today)
+// still writes seq, in a record of its own.
+func (o *Output) offsetRecords(group []*batchState, seq uint64) []*sarama.ProducerMessage {
 	last := map[*event.Source]fileid.Position{}
 	var order []*event.Source
 	for _, st := range group {
@@ -329,35 +341,48 @@ func (o *Output) offsetRecords(group []*batchState) []*sarama.ProducerMessage {
 			last[a.Source] = a.Position
 		}
 	}
-	out := make([]*sarama.ProducerMessage, 0, len(order))
+	out := make([]*sarama.ProducerMessage, 0, max(1, len(order)))
+	record := func(key string, value []byte) {
+		out = append(out, &sarama.ProducerMessage{Topic: o.cfg.OffsetsTopic, Key: sarama.StringEncoder(o.keyPrefix() + key),
+			Value: sarama.ByteEncoder(value), Partition: o.offsetsPart, Metadata: &msgMeta{partition: o.offsetsPart, pin: true}})
+	}
 	for _, src := range order {
-		e := registry.EntryFor(src, last[src])
-		value, err := json.Marshal(e)
+		r := offsetsRecord{Entry: registry.EntryFor(src, last[src]), TxnSeq: seq}
+		value, err := json.Marshal(r)
 		if err != nil {
 			continue // an Entry always encodes
 		}
-		out = append(out, &sarama.ProducerMessage{Topic: o.cfg.OffsetsTopic, Key: sarama.StringEncoder(o.keyPrefix() + e.ID),
-			Value: sarama.ByteEncoder(value), Partition: o.offsetsPart, Metadata: &msgMeta{partition: o.offsetsPart, pin: true}})
+		record(r.ID, value)
+	}
+	if len(out) == 0 {
+		record(seqKey, fmt.Appendf(nil, `{"txn_seq":%d}`, seq))
 	}
 	return out
 }
 
-// committed reports whether the positions read back from Kafka show that
-// group's transaction was committed: every file at or past what it
-// advances.
-func committed(group []*batchState, restored Restored) bool {
-	any := false
-	for _, st := range group {
-		for _, a := range st.batch.Advances {
-			e, ok := restored[a.Source.ID]
-			fp := a.Source.Fingerprint.Load()
-			if !ok || e.Offset < a.Position.Offset || e.Fingerprint != fp.Hash {
-				return false
-			}
-			any = true
-		}
-	}
-	return any
+// offsetsRecord is the value of a file's record in offsets_topic: the
+// registry entry the file reaches, and the sequence number of the
+// transaction that wrote it. Sequence numbers grow by one for each
+// transaction begun, across producers and restarts (a start continues from
+// the highest it reads back), so "the highest sequence read back is at
+// least the group's" is the unambiguous answer to whether a transaction
+// whose commit had no known outcome was committed. Records written before
+// sequence numbers read as 0.
+type offsetsRecord struct {
+	registry.Entry
+	TxnSeq uint64 `json:"txn_seq,omitempty"`
+}
+
+// seqKey, after the key prefix, is the key of a transaction's sequence
+// number when it wrote no file's record.
+const seqKey = "txn"
+
+// committed reports whether the transaction numbered seq was committed,
+// given the highest sequence number read back from offsets_topic since.
+// Only the last transaction's outcome can be unknown, and no later one was
+// begun: a higher number cannot be another transaction's.
+func committed(seq, restored uint64) bool {
+	return seq > 0 && restored >= seq
 }
 
 // ackGroup acknowledges a committed group's batches.

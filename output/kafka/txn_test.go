@@ -1,7 +1,9 @@
 package kafka
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/logship/logship/config"
 	"github.com/logship/logship/event"
@@ -33,7 +36,7 @@ func offsetEntries(t *testing.T, addr, topic, id string, done func(map[string]re
 	out := map[string]registry.Entry{}
 	c := kafkatest.NewConsumer(t, addr, topic, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	c.Until(t.Context(), 30*time.Second, func(r *kgo.Record) {
-		if !strings.HasPrefix(string(r.Key), id+"/") || strings.HasSuffix(string(r.Key), "/start") {
+		if !strings.HasPrefix(string(r.Key), id+"/") || strings.HasSuffix(string(r.Key), "/start") || strings.HasSuffix(string(r.Key), "/"+seqKey) {
 			return
 		}
 		var e registry.Entry
@@ -313,4 +316,96 @@ func refuseTopics(req *kmsg.CreateTopicsRequest, err *kerr.Error) *kmsg.CreateTo
 		resp.Topics = append(resp.Topics, rt)
 	}
 	return resp
+}
+
+// A commit whose outcome the producer never learns: the broker commits it,
+// every answer to EndTxn is lost until sarama gives up, and the abort that
+// follows is refused (the transaction is over). The output starts a new
+// producer, reads the positions back, finds the transaction committed by
+// its sequence number and does not send it again. The file grew past its
+// fingerprint in the meantime, as a file under 1 KiB does: comparing
+// fingerprints said "not committed", and its lines arrived twice.
+func TestUncertainCommitFoundCommitted(t *testing.T) {
+	kc := kafkatest.Start(t)
+	var armed atomic.Bool
+	var behind atomic.Int32 // 1 while the broker commits behind the producer's back, 2 after
+	var lostAnswers, abortsRefused atomic.Int64
+	var p *pipeline
+	kc.ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		kc.KeepControl()
+		r := req.(*kmsg.EndTxnRequest)
+		switch {
+		case !armed.Load() || behind.Load() == 1: // not yet, or the commit behind the producer's back
+		case r.Commit && behind.CompareAndSwap(0, 1):
+			// The broker commits (a request of its own, the same
+			// producer and epoch), the answer is lost.
+			again := *r
+			var resp kmsg.Response
+			var err error
+			kc.SleepControl(func() {
+				// At the producer's request version: a newer one
+				// would make the broker bump the epoch.
+				vs := kversion.Stable()
+				vs.SetMaxKeyVersion(int16(kmsg.EndTxn), r.Version)
+				cl, cerr := kgo.NewClient(kgo.SeedBrokers(kc.Addr), kgo.MaxVersions(vs))
+				if cerr != nil {
+					err = cerr
+					return
+				}
+				defer cl.Close()
+				resp, err = cl.Request(context.Background(), &again)
+			})
+			if err != nil || kerr.ErrorForCode(resp.(*kmsg.EndTxnResponse).ErrorCode) != nil {
+				t.Errorf("committing behind the producer's back: %v %+v", err, resp)
+			}
+			// The file grows past its fingerprint's length.
+			p.srcs[0].Fingerprint.Store(fileid.FingerprintValue{Hash: 99, Len: 1024})
+			behind.Store(2)
+			return nil, errors.New("the answer is lost"), true
+		case r.Commit && abortsRefused.Load() == 0:
+			lostAnswers.Add(1) // sarama tries again, until it gives up
+			return nil, errors.New("the answer is lost"), true
+		case !r.Commit && behind.Load() == 2:
+			abortsRefused.Add(1) // the broker refuses it: the transaction is over
+		}
+		return nil, nil, false
+	})
+	const lines = 5
+	cfg := txnCfg("agent-1")
+	p = startPipeline(t, kc, kc.Gate(nil), 1, cfg)
+	<-p.out.Restored()
+	armed.Store(true)
+	p.feed(t, 0, lines)
+	p.stop(t)
+	if behind.Load() != 2 || lostAnswers.Load() == 0 || abortsRefused.Load() == 0 {
+		t.Fatalf("the fault did not happen: commit behind the producer's back %d (want 2), %d answers lost, %d aborts refused",
+			behind.Load(), lostAnswers.Load(), abortsRefused.Load())
+	}
+	consumeExactlyOnce(t, kc.Addr, "logs", lines, rawValue, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if st := p.out.Stats(); st.TxnFoundCommitted != 1 {
+		t.Errorf("%d transactions found committed after the fact, want 1 (stats %+v)", st.TxnFoundCommitted, st)
+	}
+}
+
+// An offsets record is the registry entry with the transaction's sequence
+// number beside its fields; a record written before sequence numbers reads
+// as number 0.
+func TestOffsetsRecordCodec(t *testing.T) {
+	r := offsetsRecord{Entry: registry.Entry{ID: "1:2", Path: "/a.log", Offset: 640, Fingerprint: 7, FingerprintLen: 640}, TxnSeq: 42}
+	data, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e registry.Entry
+	if err := json.Unmarshal(data, &e); err != nil || e.ID != "1:2" || e.Offset != 640 || e.Fingerprint != 7 {
+		t.Fatalf("%s read as an entry: %+v, %v", data, e, err)
+	}
+	var back offsetsRecord
+	if err := json.Unmarshal(data, &back); err != nil || back.TxnSeq != 42 || back.Offset != 640 {
+		t.Fatalf("%s read back as %+v, %v", data, back, err)
+	}
+	var old offsetsRecord
+	if err := json.Unmarshal([]byte(`{"id":"1:2","path":"/a.log","offset":64}`), &old); err != nil || old.TxnSeq != 0 || old.Offset != 64 {
+		t.Fatalf("a record without a sequence number: %+v, %v", old, err)
+	}
 }
