@@ -156,6 +156,9 @@ type Kafka struct {
 	// batches waiting are committed together, up to this many (always at
 	// least one batch).
 	TransactionMaxEvents int `yaml:"transaction_max_events"`
+	// TransactionTimeout is the producer's transaction timeout: the broker
+	// aborts a transaction open longer (and bumps the producer's epoch).
+	TransactionTimeout Duration `yaml:"transaction_timeout"`
 }
 
 // Delivery modes.
@@ -363,6 +366,7 @@ func Default() Config {
 			Delivery:             DeliveryAtLeastOnce,
 			OffsetsTopic:         "logship-offsets",
 			TransactionMaxEvents: 8192,
+			TransactionTimeout:   Duration(time.Minute),
 		}},
 		ShutdownTimeout: Duration(10 * time.Second),
 		Logging:         Logging{Level: "info", Format: "text", Metrics: LoggingMetrics{Period: Duration(30 * time.Second)}},

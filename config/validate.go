@@ -309,6 +309,14 @@ func (k *Kafka) validate(v *validator, path string) {
 			v.add(path+".transactional_id", "must not be empty")
 		}
 		v.positive(path+".transaction_max_events", int64(k.TransactionMaxEvents))
+		// Long enough for a produce request and a commit to take their
+		// broker_timeout each; at most what brokers accept by default
+		// (transaction.max.timeout.ms, 15 minutes).
+		if d, lo := k.TransactionTimeout.D(), 2*k.BrokerTimeout.D(); d < lo {
+			v.add(path+".transaction_timeout", "%s: must be at least twice broker_timeout (%s)", d, lo)
+		} else if d > 15*time.Minute {
+			v.add(path+".transaction_timeout", "%s: must be at most 15m (brokers refuse more unless transaction.max.timeout.ms is raised)", d)
+		}
 	}
 	if k.OnPermanentError == PermanentDeadLetter {
 		if k.DeadLetter.Path == "" {

@@ -97,7 +97,9 @@ type Output struct {
 	offsetsPart int32
 	// txnSeq is the sequence number of the last transaction begun (see
 	// offsetsRecord); only the transaction loop uses it.
-	txnSeq                           uint64
+	txnSeq uint64
+	// txnBegun is when the last transaction began (see fencedOrTimedOut).
+	txnBegun                         time.Time
 	restored                         Restored
 	restoredC                        chan struct{}
 	onCommit                         func(time.Duration)

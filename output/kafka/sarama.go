@@ -3,7 +3,6 @@ package kafka
 import (
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/IBM/sarama"
 
@@ -103,7 +102,7 @@ func saramaConfig(k config.Kafka) (*sarama.Config, error) {
 	}
 	if k.ExactlyOnce() {
 		c.Producer.Transaction.ID = k.TransactionalID
-		c.Producer.Transaction.Timeout = time.Minute
+		c.Producer.Transaction.Timeout = k.TransactionTimeout.D()
 		// Positions are read back from offsets_topic as committed.
 		c.Consumer.IsolationLevel = sarama.ReadCommitted
 		c.Consumer.Return.Errors = true

@@ -204,7 +204,7 @@ func (o *Output) commitGroup(p sarama.AsyncProducer, group []*batchState) error 
 		}
 		if isFenced(err) || p.TxnStatus()&sarama.ProducerTxnFlagFatalError != 0 {
 			if isFenced(err) {
-				return o.fencedError(err)
+				return o.fencedOrTimedOut(err)
 			}
 			return err
 		}
@@ -217,7 +217,7 @@ func (o *Output) commitGroup(p sarama.AsyncProducer, group []*batchState) error 
 		}
 		if aerr := p.AbortTxn(); aerr != nil {
 			if isFenced(aerr) {
-				return o.fencedError(aerr)
+				return o.fencedOrTimedOut(aerr)
 			}
 			return fmt.Errorf("abort after %v: %w", err, aerr)
 		}
@@ -260,6 +260,7 @@ func (o *Output) oneTxn(p sarama.AsyncProducer, group []*batchState) ([]*sarama.
 	// failed at its start must not carry the number of a transaction
 	// committed before it.
 	o.txnSeq++
+	o.txnBegun = time.Now()
 	if err := p.BeginTxn(); err != nil {
 		return nil, err
 	}
@@ -448,6 +449,22 @@ func producerStateLost(err error, errs []*sarama.ProducerError) error {
 
 func isFenced(err error) bool {
 	return errors.Is(err, sarama.ErrProducerFenced) || errors.Is(err, sarama.ErrInvalidProducerEpoch)
+}
+
+// fencedOrTimedOut is the error of a transaction the broker refused with
+// a newer producer epoch. Kafka answers alike when another producer took
+// the transactional id over and when the coordinator aborted the
+// transaction at its timeout (bumping the epoch): a transaction open
+// shorter than transaction_timeout cannot have timed out, so that is
+// fencing; a longer one is taken for a timeout, which a new producer
+// recovers from (if it was fencing after all, the new producer fences the
+// other agent in turn, and no line goes twice either way).
+func (o *Output) fencedOrTimedOut(err error) error {
+	if open := time.Since(o.txnBegun); open >= o.cfg.TransactionTimeout.D() {
+		return fmt.Errorf("the transaction was open %s, longer than transaction_timeout (%s), and the broker aborted it: %w",
+			open.Round(time.Millisecond), o.cfg.TransactionTimeout.D(), err)
+	}
+	return o.fencedError(err)
 }
 
 func (o *Output) fencedError(err error) error {

@@ -409,3 +409,56 @@ func TestOffsetsRecordCodec(t *testing.T) {
 		t.Fatalf("a record without a sequence number: %+v, %v", old, err)
 	}
 }
+
+// A transaction the broker aborted at transaction_timeout (its commit held
+// back longer) is not fencing: the output starts a new producer and sends
+// the batches again, and every line arrives once. Kafka answers such a
+// commit as it answers a fenced producer, and the output stopped as fenced.
+func TestTransactionTimeoutIsNotFencing(t *testing.T) {
+	kc := kafkatest.Start(t)
+	var armed atomic.Bool
+	var timedOut atomic.Int64
+	kc.ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		kc.KeepControl()
+		r := req.(*kmsg.EndTxnRequest)
+		if !armed.Load() || !r.Commit || timedOut.Load() > 0 {
+			return nil, nil, false
+		}
+		// The commit waits until the broker has aborted the transaction
+		// at its timeout, which bumps the producer's epoch.
+		kc.SleepControl(func() {
+			cl, err := kgo.NewClient(kgo.SeedBrokers(kc.Addr))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer cl.Close()
+			for ctx := t.Context(); ctx.Err() == nil; {
+				describe := kmsg.NewPtrDescribeTransactionsRequest()
+				describe.TransactionalIDs = []string{r.TransactionalID}
+				resp, err := describe.RequestWith(ctx, cl)
+				if err == nil && len(resp.TransactionStates) == 1 && resp.TransactionStates[0].ProducerEpoch > r.ProducerEpoch {
+					timedOut.Add(1)
+					return
+				}
+				time.Sleep(20 * time.Millisecond) // polls the broker's state
+			}
+		})
+		return nil, nil, false
+	})
+	const lines = 500
+	cfg := txnCfg("agent-1")
+	cfg.TransactionTimeout = config.Duration(time.Second)
+	p := startPipeline(t, kc, kc.Gate(nil), 1, cfg)
+	<-p.out.Restored()
+	armed.Store(true)
+	p.feed(t, 0, lines)
+	p.stop(t)
+	if timedOut.Load() == 0 {
+		t.Fatal("no transaction was aborted at its timeout: the fault did not happen")
+	}
+	consumeExactlyOnce(t, kc.Addr, "logs", lines, rawValue, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if st := p.out.Stats(); st.Fenced {
+		t.Errorf("the output took the timeout for fencing: %+v", st)
+	}
+}
