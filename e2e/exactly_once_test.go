@@ -50,9 +50,11 @@ func uncommitted(t *testing.T, addr string) int {
 var eoKillSeed = flag.Uint64("eo.kill9.seed", 0, "seed of TestExactlyOnceKill9's kill moments (0: from the clock)")
 
 // The built binary is killed (-9) 20 times while a file is written and
-// rename-rotated: every other kill lands while a commit (EndTxn) is held at
-// the broker, which completes it only after the agent died; the others land
-// at random moments. A read_committed consumer then sees every line exactly
+// rename-rotated. A third of the kills land while the broker holds a
+// commit (EndTxn), which it completes only after the agent died; a third
+// while it holds a produce request of the agent's transaction, which it
+// writes after the agent died (a transaction left open); the rest at
+// random moments. A read_committed consumer then sees every line exactly
 // once, and the registry caught up.
 func TestExactlyOnceKill9(t *testing.T) {
 	t.Parallel()
@@ -63,21 +65,27 @@ func TestExactlyOnceKill9(t *testing.T) {
 	t.Logf("seed %d (replay with -eo.kill9.seed=%d)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	kc := kafkatest.Start(t)
-	// holdNext asks the hook to hold the next EndTxn: it hands the test a
+	// holdNext[key] asks the hook to hold the next request of that key
+	// (a produce request only if it carries lines): it hands the test a
 	// channel and keeps the request until the test closes it.
-	var holdNext atomic.Bool
+	holdNext := map[kmsg.Key]*atomic.Bool{kmsg.EndTxn: {}, kmsg.Produce: {}}
 	held := make(chan chan struct{}, 1)
-	kc.ControlKey(int16(kmsg.EndTxn), func(kmsg.Request) (kmsg.Response, error, bool) {
-		kc.KeepControl()
-		if holdNext.CompareAndSwap(true, false) {
-			kc.SleepControl(func() {
-				release := make(chan struct{})
-				held <- release
-				<-release
-			})
-		}
-		return nil, nil, false
-	})
+	for key, hold := range holdNext {
+		kc.ControlKey(int16(key), func(req kmsg.Request) (kmsg.Response, error, bool) {
+			kc.KeepControl()
+			if p, ok := req.(*kmsg.ProduceRequest); ok && (len(p.Topics) == 0 || p.Topics[0].Topic != "logs") {
+				return nil, nil, false
+			}
+			if hold.CompareAndSwap(true, false) {
+				kc.SleepControl(func() {
+					release := make(chan struct{})
+					held <- release
+					<-release
+				})
+			}
+			return nil, nil, false
+		})
+	}
 	r := newExactlyOnceRig(t, kc, `paths: ["%[1]s/app.log"]
 rotated_files: ["%[1]s/app.log.*"]`)
 	app := r.path("app.log")
@@ -89,30 +97,32 @@ rotated_files: ["%[1]s/app.log.*"]`)
 	testlines.Append(t, app, 0, 0, 200)
 	r.start()
 	r.consume(200)
-	insideCommit := 0
+	heldKills := map[kmsg.Key]int{}
 	for k := range kills {
 		if k > 0 {
 			r.start()
 		}
-		// Each run of the agent has new lines to ship, so it commits.
+		// Each run of the agent has new lines to ship, so it produces
+		// and commits.
 		from := 200 + k*perKill
-		inCommit := k%2 == 0
-		if inCommit {
-			holdNext.Store(true)
+		key := []kmsg.Key{kmsg.EndTxn, kmsg.Produce, -1}[k%3]
+		if key >= 0 {
+			holdNext[key].Store(true)
 		}
 		writeRotating(t, app, from, from+perKill, rotateEvery, time.Millisecond).Wait()
-		if inCommit {
-			select {
-			case release := <-held:
-				r.a.kill9(t)
-				close(release) // the broker completes the commit the dead agent asked for
-				insideCommit++
-			case <-time.After(2 * time.Minute):
-				t.Fatalf("kill %d: the agent sent no EndTxn in 2 minutes", k+1)
-			}
-		} else {
+		if key < 0 {
 			time.Sleep(time.Duration(rng.IntN(900)) * time.Millisecond) // the kill moment, at random
 			r.a.kill9(t)
+			r.a = nil
+			continue
+		}
+		select {
+		case release := <-held:
+			r.a.kill9(t)
+			close(release) // the broker carries out what the dead agent asked for
+			heldKills[key]++
+		case <-time.After(2 * time.Minute):
+			t.Fatalf("kill %d: the agent sent no %s request in 2 minutes", k+1, kmsg.NameForKey(int16(key)))
 		}
 		r.a = nil
 	}
@@ -122,7 +132,8 @@ rotated_files: ["%[1]s/app.log.*"]`)
 	if n := uncommitted(t, kc.Addr); n <= total {
 		t.Errorf("read_uncommitted sees %d records for %d lines: no transaction was left open by a kill", n, total)
 	}
-	t.Logf("%d kills, %d inside a held commit; %d records in the log for %d lines", kills, insideCommit, uncommitted(t, kc.Addr), total)
+	t.Logf("%d kills, %d inside a held commit, %d inside a held produce request; %d records in the log for %d lines",
+		kills, heldKills[kmsg.EndTxn], heldKills[kmsg.Produce], uncommitted(t, kc.Addr), total)
 }
 
 // A 30 s outage (the listener closed, the broker back on its data), then
