@@ -47,6 +47,7 @@ func startPipeline(ctx context.Context, cfg config.Config, host string, reg *reg
 		return nil, err
 	}
 	out.OnCommit(mon.TransactionCommitted)
+	out.ExpectFiles(len(reg.Entries()))
 	q := cfg.Queue
 	sp := spooler.New(spooler.Config{
 		MaxEvents: q.MaxEvents, MaxBytes: int(q.MaxBytes),

@@ -219,16 +219,33 @@ func checkTransactions(client sarama.Client, k config.Kafka, w io.Writer, step f
 	if err := step(name, err, " (coordinator found; Write on it is checked only when the agent starts)"); err != nil {
 		return err
 	}
+	name = "offsets topic " + k.OffsetsTopic
 	topics, err := client.Topics()
 	if err != nil {
-		return step("offsets topic "+k.OffsetsTopic, err, "")
+		return step(name, err, "")
 	}
-	for _, t := range topics {
-		if t == k.OffsetsTopic {
-			fmt.Fprintf(w, "ok    offsets topic %s\n", k.OffsetsTopic)
+	admin, err := sarama.NewClusterAdmin(k.Hosts, client.Config())
+	if err != nil {
+		return step(name, err, "")
+	}
+	defer admin.Close()
+	if slices.Contains(topics, k.OffsetsTopic) {
+		// What the start refuses, this refuses.
+		err := offsetsTopicPolicy(admin, k.OffsetsTopic)
+		if err != nil && !errors.Is(err, errOffsetsTopic) {
+			fmt.Fprintf(w, "warn  %s: its cleanup.policy could not be read (%v); it must be compact\n", name, err)
 			return nil
 		}
+		return step(name, err, " (compacted)")
 	}
-	fmt.Fprintf(w, "warn  offsets topic %s: missing; the agent creates it compacted at start, if the broker allows (else create it: --config cleanup.policy=compact)\n", k.OffsetsTopic)
+	// Missing: the start creates it, if this principal may (asked with
+	// validate_only, which creates nothing).
+	rf := replicationFactor(admin, client)
+	if err := admin.CreateTopic(k.OffsetsTopic, offsetsTopicDetail(rf), true); err != nil {
+		return step(name, fmt.Errorf("missing, and the broker refuses to create it (%w); create it compacted: "+
+			"kafka-topics.sh --create --topic %s --partitions %d --config cleanup.policy=compact", err, k.OffsetsTopic, offsetsTopicPartitions), "")
+	}
+	fmt.Fprintf(w, "ok    %s: missing; the agent creates it at start (%d partitions, replication factor %d, compacted: the broker accepts it)\n",
+		name, offsetsTopicPartitions, rf)
 	return nil
 }

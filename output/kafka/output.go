@@ -98,6 +98,8 @@ type Output struct {
 	// txnSeq is the sequence number of the last transaction begun (see
 	// offsetsRecord); only the transaction loop uses it.
 	txnSeq uint64
+	// expect is how many files the local registry knows (see ExpectFiles).
+	expect int
 	// txnBegun is when the last transaction began (see fencedOrTimedOut).
 	txnBegun                         time.Time
 	restored                         Restored

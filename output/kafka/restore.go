@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,9 @@ func (o *Output) connectAndRestore(ctx context.Context) (sarama.AsyncProducer, s
 		cl.Close()
 		if isFenced(err) {
 			return nil, nil, nil, 0, o.fencedError(err)
+		}
+		if errors.Is(err, errOffsetsTopic) {
+			return nil, nil, nil, 0, err
 		}
 		if o.closing(ctx) {
 			// Stopped (a reload, a shutdown) while reading: not a failure.
@@ -81,39 +85,110 @@ func (o *Output) restore(ctx context.Context, p sarama.AsyncProducer, cl sarama.
 	}
 	o.offsetsPart = offsetsPartition(o.cfg.TransactionalID, int32(len(parts)))
 	nonce := fmt.Sprintf("%d", time.Now().UnixNano())
-	marker := &sarama.ProducerMessage{Topic: o.cfg.OffsetsTopic, Key: sarama.StringEncoder(o.keyPrefix() + "start"),
-		Value: sarama.StringEncoder(nonce), Partition: o.offsetsPart, Metadata: &msgMeta{partition: o.offsetsPart, pin: true}}
-	// The producer is not yet Output's: its one result is read here, as
-	// the commit waits for it to be taken.
-	result := make(chan error, 1)
-	go func() {
-		select {
-		case <-p.Successes():
-			result <- nil
-		case pe := <-p.Errors():
-			result <- fmt.Errorf("produce the start marker: %w", pe.Err)
-		}
-	}()
-	if err := p.BeginTxn(); err != nil {
+	if err := o.commitRecords(p, "the start marker", []*sarama.ProducerMessage{o.marker(o.offsetsPart, nonce)}); err != nil {
 		return nil, 0, err
 	}
-	p.Input() <- marker
-	err = errors.Join(p.CommitTxn(), <-result)
-	if err != nil {
-		return nil, 0, fmt.Errorf("commit the start marker: %w", err)
+	restored, seq, err := o.readPositions(ctx, cl, o.offsetsPart, nonce)
+	if err != nil || len(restored) > 0 || o.expect == 0 || len(parts) == 1 {
+		return restored, seq, err
 	}
-	return o.readPositions(ctx, cl, nonce)
+	// The registry knows files and Kafka nothing of them where this
+	// agent writes: the topic's partition count changed (the partition
+	// is chosen by it), so the records are in another partition.
+	return o.findMoved(ctx, p, cl, parts, nonce)
 }
 
-// readPositions reads offsets_topic's partition of this agent from its
-// start, read_committed, until the marker with nonce.
-func (o *Output) readPositions(ctx context.Context, cl sarama.Client, nonce string) (Restored, uint64, error) {
+// findMoved reads this agent's records from every partition of
+// offsets_topic but its own, and when it finds some (the partition count
+// changed since they were written), writes them again to its own
+// partition, where the next start finds them.
+func (o *Output) findMoved(ctx context.Context, p sarama.AsyncProducer, cl sarama.Client, parts []int32, nonce string) (Restored, uint64, error) {
+	var markers []*sarama.ProducerMessage
+	for _, part := range parts {
+		if part != o.offsetsPart {
+			markers = append(markers, o.marker(part, nonce))
+		}
+	}
+	if err := o.commitRecords(p, "the start markers", markers); err != nil {
+		return nil, 0, err
+	}
+	found, seq := Restored{}, uint64(0)
+	var where []int32
+	for _, m := range markers {
+		r, s, err := o.readPositions(ctx, cl, m.Partition, nonce)
+		if err != nil {
+			return nil, 0, err
+		}
+		if len(r) > 0 {
+			where = append(where, m.Partition)
+		}
+		maps.Copy(found, r) // one partition holds them; several only if the count changed more than once
+		seq = max(seq, s)
+	}
+	if len(found) == 0 {
+		return found, seq, nil
+	}
+	var moved []*sarama.ProducerMessage
+	for _, e := range found {
+		value, err := json.Marshal(offsetsRecord{Entry: e, TxnSeq: seq})
+		if err != nil {
+			continue // an Entry always encodes
+		}
+		moved = append(moved, &sarama.ProducerMessage{Topic: o.cfg.OffsetsTopic, Key: sarama.StringEncoder(o.keyPrefix() + e.ID),
+			Value: sarama.ByteEncoder(value), Partition: o.offsetsPart, Metadata: &msgMeta{partition: o.offsetsPart, pin: true}})
+	}
+	if err := o.commitRecords(p, "the moved file positions", moved); err != nil {
+		return nil, 0, err
+	}
+	o.log.Warn("file positions found in other partitions of the offsets topic (its partition count changed since they were written); moved to this agent's partition",
+		"offsets_topic", o.cfg.OffsetsTopic, "files", len(found), "found_in", where, "partition", o.offsetsPart, "partitions", len(parts))
+	return found, seq, nil
+}
+
+// marker is a start marker for partition part of offsets_topic: read back
+// there, it ends what this start reads.
+func (o *Output) marker(part int32, nonce string) *sarama.ProducerMessage {
+	return &sarama.ProducerMessage{Topic: o.cfg.OffsetsTopic, Key: sarama.StringEncoder(o.keyPrefix() + "start"),
+		Value: sarama.StringEncoder(nonce), Partition: part, Metadata: &msgMeta{partition: part, pin: true}}
+}
+
+// commitRecords produces msgs in one transaction of p, before p is the
+// Output's (its results are read here, as the commit waits for them).
+func (o *Output) commitRecords(p sarama.AsyncProducer, what string, msgs []*sarama.ProducerMessage) error {
+	result := make(chan error, 1)
+	go func() {
+		var errs []error
+		for range msgs {
+			select {
+			case <-p.Successes():
+			case pe := <-p.Errors():
+				errs = append(errs, pe.Err)
+			}
+		}
+		result <- errors.Join(errs...)
+	}()
+	if err := p.BeginTxn(); err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		p.Input() <- m
+	}
+	if err := errors.Join(p.CommitTxn(), <-result); err != nil {
+		return fmt.Errorf("commit %s: %w", what, err)
+	}
+	return nil
+}
+
+// readPositions reads this agent's records in partition part of
+// offsets_topic from its start, read_committed, until the marker with
+// nonce.
+func (o *Output) readPositions(ctx context.Context, cl sarama.Client, part int32, nonce string) (Restored, uint64, error) {
 	consumer, err := sarama.NewConsumerFromClient(cl)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer consumer.Close()
-	pc, err := consumer.ConsumePartition(o.cfg.OffsetsTopic, o.offsetsPart, sarama.OffsetOldest)
+	pc, err := consumer.ConsumePartition(o.cfg.OffsetsTopic, part, sarama.OffsetOldest)
 	if err != nil {
 		return nil, 0, fmt.Errorf("read offsets topic %s: %w", o.cfg.OffsetsTopic, err)
 	}
@@ -121,9 +196,27 @@ func (o *Output) readPositions(ctx context.Context, cl sarama.Client, nonce stri
 	prefix, marker := o.keyPrefix(), o.keyPrefix()+"start"
 	out := Restored{}
 	var seq uint64
+	// read_committed stops at the first open transaction on the
+	// partition: another agent's (sharing it) holds the marker back until
+	// it ends, by its transaction timeout at the latest. The wait is
+	// logged, and bounded by twice that.
+	began, last := time.Now(), int64(-1)
+	limit := 2 * o.cfg.TransactionTimeout.D()
+	tick := time.NewTicker(min(10*time.Second, limit/4))
+	defer tick.Stop()
 	for {
 		select {
+		case <-tick.C:
+			waited := time.Since(began)
+			if waited >= limit {
+				return nil, 0, fmt.Errorf("partition %d of %s: the start marker was not read within %s (read to offset %d of %d): an open transaction on the partition holds read_committed readers back",
+					part, o.cfg.OffsetsTopic, limit, last, pc.HighWaterMarkOffset())
+			}
+			o.log.Warn("still reading the file positions from kafka; an open transaction on the partition (another agent's, or one a crash left) holds them back until it ends",
+				"offsets_topic", o.cfg.OffsetsTopic, "partition", part, "read_to", last, "high_water_mark", pc.HighWaterMarkOffset(),
+				"waited", waited.Round(time.Second), "gives_up_after", limit)
 		case m := <-pc.Messages():
+			last = m.Offset
 			key := string(m.Key)
 			switch {
 			case key == marker:
@@ -180,25 +273,23 @@ func (o *Output) ensureOffsetsTopic(cl sarama.Client) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	for _, t := range topics {
-		if t == o.cfg.OffsetsTopic {
-			return false, nil
-		}
-	}
 	admin, err := sarama.NewClusterAdmin(o.cfg.Hosts, o.sc)
 	if err != nil {
 		return false, err
 	}
 	defer admin.Close()
-	compact := "compact"
+	for _, t := range topics {
+		if t == o.cfg.OffsetsTopic {
+			return false, o.checkOffsetsTopic(admin)
+		}
+	}
 	rf := replicationFactor(admin, cl)
-	err = admin.CreateTopic(o.cfg.OffsetsTopic, &sarama.TopicDetail{NumPartitions: offsetsTopicPartitions, ReplicationFactor: rf,
-		ConfigEntries: map[string]*string{"cleanup.policy": &compact}}, false)
+	err = admin.CreateTopic(o.cfg.OffsetsTopic, offsetsTopicDetail(rf), false)
 	if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
 		return false, fmt.Errorf("offsets topic %s is missing and could not be created (%w); create it compacted, e.g. "+
 			"kafka-topics.sh --create --topic %s --partitions %d --config cleanup.policy=compact", o.cfg.OffsetsTopic, err, o.cfg.OffsetsTopic, offsetsTopicPartitions)
 	}
-	o.log.Info("created the offsets topic", "topic", o.cfg.OffsetsTopic, "partitions", offsetsTopicPartitions, "replication_factor", rf, "cleanup.policy", compact)
+	o.log.Info("created the offsets topic", "topic", o.cfg.OffsetsTopic, "partitions", offsetsTopicPartitions, "replication_factor", rf, "cleanup.policy", "compact")
 	return true, cl.RefreshMetadata(o.cfg.OffsetsTopic)
 }
 
@@ -221,4 +312,49 @@ func replicationFactor(admin sarama.ClusterAdmin, cl sarama.Client) int16 {
 		}
 	}
 	return int16(max(1, min(want, live)))
+}
+
+// errOffsetsTopic is a layout of offsets_topic that cannot keep file
+// positions: the output stops rather than use it.
+var errOffsetsTopic = errors.New("offsets topic unusable")
+
+// checkOffsetsTopic refuses an offsets_topic whose records retention may
+// delete (see offsetsTopicPolicy). A topic whose configuration cannot be
+// read (no DescribeConfigs permission) is used, with a warning.
+func (o *Output) checkOffsetsTopic(admin sarama.ClusterAdmin) error {
+	err := offsetsTopicPolicy(admin, o.cfg.OffsetsTopic)
+	if err != nil && !errors.Is(err, errOffsetsTopic) {
+		o.log.Warn("the offsets topic's cleanup.policy could not be read; it must be compact", "offsets_topic", o.cfg.OffsetsTopic, "err", err)
+		return nil
+	}
+	return err
+}
+
+// offsetsTopicPolicy checks that topic's cleanup.policy is compact, the
+// only one that keeps the last record of every key for good: with delete
+// (or compact,delete), retention deletes a file's position, and a restart
+// that lost the registry ships the file again. It returns an error
+// wrapping errOffsetsTopic for another policy, a plain one when the
+// configuration cannot be read.
+func offsetsTopicPolicy(admin sarama.ClusterAdmin, topic string) error {
+	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource,
+		Name: topic, ConfigNames: []string{"cleanup.policy"}})
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Name == "cleanup.policy" && e.Value != "compact" {
+			return fmt.Errorf("%w: %s has cleanup.policy=%s, so retention deletes file positions; it must be compact only "+
+				"(kafka-configs.sh --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact)",
+				errOffsetsTopic, topic, e.Value, topic)
+		}
+	}
+	return nil
+}
+
+// offsetsTopicDetail is how a created offsets_topic is laid out.
+func offsetsTopicDetail(rf int16) *sarama.TopicDetail {
+	compact := "compact"
+	return &sarama.TopicDetail{NumPartitions: offsetsTopicPartitions, ReplicationFactor: rf,
+		ConfigEntries: map[string]*string{"cleanup.policy": &compact}}
 }

@@ -73,6 +73,12 @@ func (o *Output) Restored() <-chan struct{} { return o.restoredC }
 // RestoredEntries is what the start read back from offsets_topic.
 func (o *Output) RestoredEntries() Restored { return o.restored }
 
+// ExpectFiles, called before Run, tells how many files the local registry
+// knows. A start that finds none of this agent's records in its partition
+// of offsets_topic although the registry knows files looks for them in the
+// other partitions (the topic's partition count changed).
+func (o *Output) ExpectFiles(n int) { o.expect = n }
+
 // OnCommit, when set before Run, is told each committed transaction's
 // commit latency.
 func (o *Output) OnCommit(f func(time.Duration)) { o.onCommit = f }

@@ -462,3 +462,154 @@ func TestTransactionTimeoutIsNotFencing(t *testing.T) {
 		t.Errorf("the output took the timeout for fencing: %+v", st)
 	}
 }
+
+// createOffsetsTopic creates topic on kc with partitions and cleanup.policy.
+func createOffsetsTopic(t *testing.T, kc *kafkatest.Cluster, topic string, partitions int32, policy string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kc.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, 1
+	c := kmsg.NewCreateTopicsRequestTopicConfig()
+	c.Name, c.Value = "cleanup.policy", &policy
+	rt.Configs = append(rt.Configs, c)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(t.Context(), cl)
+	if err == nil {
+		err = kerr.ErrorForCode(resp.Topics[0].ErrorCode)
+	}
+	if err != nil {
+		t.Fatalf("create %s: %v", topic, err)
+	}
+}
+
+// An offsets topic whose retention deletes records (cleanup.policy=delete)
+// is refused, at start and by `test output` alike, with the reason and the
+// fix; the output does not start. It used to be used silently.
+func TestOffsetsTopicNotCompactedRefused(t *testing.T) {
+	kc := kafkatest.Start(t)
+	createOffsetsTopic(t, kc, "logship-offsets", 3, "delete")
+	k := txnCfg("agent-1")
+	k.Hosts = []string{kc.Addr}
+	out, err := New(k, "h", testLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = out.Run(t.Context())
+	const want = "logship-offsets has cleanup.policy=delete, so retention deletes file positions"
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "--add-config cleanup.policy=compact") {
+		t.Fatalf("Run returned %v, want an error saying %q and how to fix it", err, want)
+	}
+	var report strings.Builder
+	if err := Check(t.Context(), k, &report); err == nil || !strings.Contains(report.String(), want) {
+		t.Fatalf("test output: %v\n%s", err, report.String())
+	}
+}
+
+// The offsets topic grew from 3 to 7 partitions after an agent wrote its
+// positions: the partition it writes is chosen by the count, so a start
+// read another, empty one and found no positions ("match the registry",
+// files=0). Now a start that finds none while the registry knows files
+// looks in the other partitions, finds them, and writes them again to its
+// own partition, where the next start finds them at once.
+func TestOffsetsTopicPartitionsGrown(t *testing.T) {
+	kc := kafkatest.Start(t)
+	createOffsetsTopic(t, kc, "logship-offsets", 3, "compact")
+	id := "agent-0"
+	for i := 0; offsetsPartition(id, 3) == offsetsPartition(id, 7); i++ {
+		id = fmt.Sprintf("agent-%d", i) // one whose partition moves
+	}
+	p := startPipeline(t, kc, kc.Gate(nil), 2, txnCfg(id))
+	p.feed(t, 0, 500)
+	p.stop(t)
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kc.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	grow := kmsg.NewPtrCreatePartitionsRequest()
+	gt := kmsg.NewCreatePartitionsRequestTopic()
+	gt.Topic, gt.Count = "logship-offsets", 7
+	grow.Topics = append(grow.Topics, gt)
+	if resp, err := grow.RequestWith(t.Context(), cl); err != nil || kerr.ErrorForCode(resp.Topics[0].ErrorCode) != nil {
+		t.Fatalf("grow the offsets topic: %v %+v", err, resp)
+	}
+
+	for run := range 2 { // found elsewhere and moved, then found at home
+		cfg := txnCfg(id)
+		cfg.Hosts = []string{kc.Addr}
+		out, err := New(cfg, "h", testLog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.ExpectFiles(2)
+		done := make(chan error, 1)
+		go func() { done <- out.Run(t.Context()) }()
+		select {
+		case <-out.Restored():
+		case <-time.After(30 * time.Second):
+			t.Fatalf("run %d: no restore", run)
+		}
+		got := out.RestoredEntries()
+		part := out.offsetsPart
+		out.Close()
+		if err := <-done; err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		if part != offsetsPartition(id, 7) {
+			t.Fatalf("run %d wrote partition %d, want %d", run, part, offsetsPartition(id, 7))
+		}
+		for _, src := range p.srcs {
+			if e := got[src.ID]; e.Offset != 500*lineLen {
+				t.Errorf("run %d: %s restored as %+v, want offset %d", run, src.ID, e, 500*lineLen)
+			}
+		}
+	}
+	// The second start found them in its own partition: moved records are there.
+	moved := 0
+	for _, r := range kafkatest.All(t, kc.Addr) {
+		if r.Topic == "logship-offsets" && r.Partition == offsetsPartition(id, 7) && !strings.HasSuffix(string(r.Key), "/start") {
+			moved++
+		}
+	}
+	if moved != 2 {
+		t.Fatalf("%d records of files in the new partition, want the 2 moved", moved)
+	}
+}
+
+// Another producer's open transaction on this agent's partition of the
+// offsets topic holds the restore back (read_committed stops there): the
+// wait is logged, and given up after twice transaction_timeout, to be
+// tried again. It used to wait without limit and without a word.
+func TestRestoreBehindAnOpenTransactionIsBounded(t *testing.T) {
+	kc := kafkatest.Start(t)
+	createOffsetsTopic(t, kc, "logship-offsets", 12, "compact")
+	part := offsetsPartition("agent-1", 12)
+	other, err := kgo.NewClient(kgo.SeedBrokers(kc.Addr), kgo.TransactionalID("another-agent"),
+		kgo.TransactionTimeout(time.Minute), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.ProduceSync(t.Context(), &kgo.Record{Topic: "logship-offsets", Partition: part, Key: []byte("another-agent/1:2"), Value: []byte("{}")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// The transaction stays open for the whole test.
+	k := txnCfg("agent-1")
+	k.Hosts = []string{kc.Addr}
+	k.TransactionTimeout = config.Duration(time.Second)
+	logs := connectErr(t, k, "reading the file positions from kafka failed, retrying")
+	for _, want := range []string{"still reading the file positions from kafka", "the start marker was not read within 2s"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the log lacks %q:\n%s", want, logs)
+		}
+	}
+}
