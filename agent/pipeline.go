@@ -48,6 +48,11 @@ func startPipeline(ctx context.Context, cfg config.Config, host string, reg *reg
 	}
 	out.OnCommit(mon.TransactionCommitted)
 	out.ExpectFiles(len(reg.Entries()))
+	if k.ExactlyOnce() {
+		reg.OnRemove(out.Forget) // a forgotten file's record is deleted from offsets_topic too
+	} else {
+		reg.OnRemove(nil) // a reload from exactly_once
+	}
 	q := cfg.Queue
 	sp := spooler.New(spooler.Config{
 		MaxEvents: q.MaxEvents, MaxBytes: int(q.MaxBytes),

@@ -116,8 +116,9 @@ type Registry struct {
 	mu        sync.Mutex
 	entries   map[string]*Entry
 	dirty     bool
-	lastWrite time.Time  // of the file found at Open; zero if none
-	writeMu   sync.Mutex // serialises Flush
+	onRemove  func(id string) // see OnRemove
+	lastWrite time.Time       // of the file found at Open; zero if none
+	writeMu   sync.Mutex      // serialises Flush
 }
 
 // Open loads the registry at path; a missing file is an empty registry. A file
@@ -211,14 +212,27 @@ func (r *Registry) Create() error {
 // entry back; a new run (a new Source) commits as usual.
 func (r *Registry) Remove(id string) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if e, ok := r.entries[id]; ok {
+	e, ok := r.entries[id]
+	if ok {
 		if e.src != nil {
 			e.src.Forgotten.Store(true)
 		}
 		delete(r.entries, id)
 		r.dirty = true
 	}
+	onRemove := r.onRemove
+	r.mu.Unlock()
+	if ok && onRemove != nil {
+		onRemove(id)
+	}
+}
+
+// OnRemove makes Remove call f with the id of each file it forgets (with
+// exactly_once, its record in offsets_topic is deleted then). nil stops it.
+func (r *Registry) OnRemove(f func(id string)) {
+	r.mu.Lock()
+	r.onRemove = f
+	r.mu.Unlock()
 }
 
 func decode(data []byte) (document, error) {

@@ -366,3 +366,21 @@ func TestEntryOfRenewedContentCarriesThePrevious(t *testing.T) {
 		t.Fatalf("content never truncated has a previous: %+v", e.Previous)
 	}
 }
+
+// OnRemove is told each file Remove forgets, and only those it knew.
+func TestOnRemoveToldOfForgottenFiles(t *testing.T) {
+	r, err := Open(filepath.Join(t.TempDir(), "registry.json"), time.Second, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var told []string
+	r.OnRemove(func(id string) { told = append(told, id) })
+	src := &event.Source{ID: "1:2", Path: "/var/log/a.log", Dev: 1, Inode: 2}
+	r.Commit(src, fileid.Position{Offset: 10})
+	r.Remove("1:2")
+	r.Remove("1:2")
+	r.Remove("9:9")
+	if len(told) != 1 || told[0] != "1:2" || !src.Forgotten.Load() {
+		t.Fatalf("told %v, forgotten %v", told, src.Forgotten.Load())
+	}
+}

@@ -98,6 +98,10 @@ type Output struct {
 	// txnSeq is the sequence number of the last transaction begun (see
 	// offsetsRecord); only the transaction loop uses it.
 	txnSeq uint64
+	// tombs are the ids of files forgotten, to delete from offsets_topic
+	// in the next transaction (see Forget).
+	tombMu sync.Mutex
+	tombs  []string
 	// expect is how many files the local registry knows (see ExpectFiles).
 	expect int
 	// txnBegun is when the last transaction began (see fencedOrTimedOut).

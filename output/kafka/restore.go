@@ -354,7 +354,9 @@ func offsetsTopicPolicy(admin sarama.ClusterAdmin, topic string) error {
 
 // offsetsTopicDetail is how a created offsets_topic is laid out.
 func offsetsTopicDetail(rf int16) *sarama.TopicDetail {
-	compact := "compact"
+	// Kafka compacts closed segments only: the defaults (1 GiB, 7 days)
+	// would leave a small topic uncompacted for a week, tombstones too.
+	compact, segmentMs, segmentBytes := "compact", "3600000", "104857600"
 	return &sarama.TopicDetail{NumPartitions: offsetsTopicPartitions, ReplicationFactor: rf,
-		ConfigEntries: map[string]*string{"cleanup.policy": &compact}}
+		ConfigEntries: map[string]*string{"cleanup.policy": &compact, "segment.ms": &segmentMs, "segment.bytes": &segmentBytes}}
 }

@@ -73,6 +73,17 @@ func (o *Output) Restored() <-chan struct{} { return o.restoredC }
 // RestoredEntries is what the start read back from offsets_topic.
 func (o *Output) RestoredEntries() Restored { return o.restored }
 
+// Forget deletes file id's record from offsets_topic in the next
+// transaction (a tombstone): the registry forgot the file (it is gone, or
+// clean_inactive). Without it every file an agent ever shipped would keep
+// a record, every start would read them all, and Adopt would put the
+// forgotten entries back. Safe for concurrent use.
+func (o *Output) Forget(id string) {
+	o.tombMu.Lock()
+	o.tombs = append(o.tombs, id)
+	o.tombMu.Unlock()
+}
+
 // ExpectFiles, called before Run, tells how many files the local registry
 // knows. A start that finds none of this agent's records in its partition
 // of offsets_topic although the registry knows files looks for them in the
@@ -270,7 +281,7 @@ func (o *Output) oneTxn(p sarama.AsyncProducer, group []*batchState) ([]*sarama.
 	if err := p.BeginTxn(); err != nil {
 		return nil, err
 	}
-	offsets := o.offsetRecords(group, o.txnSeq)
+	offsets, tombs := o.offsetRecords(group, o.txnSeq)
 	t := &txn{done: make(chan struct{})}
 	for _, st := range group {
 		for i := range st.metas {
@@ -323,6 +334,7 @@ func (o *Output) oneTxn(p sarama.AsyncProducer, group []*batchState) ([]*sarama.
 		return nil, errors.New("output closed")
 	}
 	if err == nil {
+		o.dropTombs(tombs)
 		o.txnCommitted.Add(1)
 		if o.onCommit != nil {
 			o.onCommit(time.Since(start))
@@ -335,9 +347,10 @@ func (o *Output) oneTxn(p sarama.AsyncProducer, group []*batchState) ([]*sarama.
 
 // offsetRecords are the records of the positions group advances: for each
 // file, the last position the group reaches, with the transaction's
-// sequence number seq. A group that advances no file (none does today)
-// still writes seq, in a record of its own.
-func (o *Output) offsetRecords(group []*batchState, seq uint64) []*sarama.ProducerMessage {
+// sequence number seq; then a tombstone for each file forgotten (see
+// Forget), of which it returns how many it wrote. A group that advances no
+// file (none does today) still writes seq, in a record of its own.
+func (o *Output) offsetRecords(group []*batchState, seq uint64) ([]*sarama.ProducerMessage, int) {
 	last := map[*event.Source]fileid.Position{}
 	var order []*event.Source
 	for _, st := range group {
@@ -350,10 +363,17 @@ func (o *Output) offsetRecords(group []*batchState, seq uint64) []*sarama.Produc
 	}
 	out := make([]*sarama.ProducerMessage, 0, max(1, len(order)))
 	record := func(key string, value []byte) {
-		out = append(out, &sarama.ProducerMessage{Topic: o.cfg.OffsetsTopic, Key: sarama.StringEncoder(o.keyPrefix() + key),
-			Value: sarama.ByteEncoder(value), Partition: o.offsetsPart, Metadata: &msgMeta{partition: o.offsetsPart, pin: true}})
+		m := &sarama.ProducerMessage{Topic: o.cfg.OffsetsTopic, Key: sarama.StringEncoder(o.keyPrefix() + key),
+			Partition: o.offsetsPart, Metadata: &msgMeta{partition: o.offsetsPart, pin: true}}
+		if value != nil { // else a tombstone: no value at all
+			m.Value = sarama.ByteEncoder(value)
+		}
+		out = append(out, m)
 	}
 	for _, src := range order {
+		if src.Forgotten.Load() {
+			continue // the registry forgot it, and commits nothing of it either
+		}
 		r := offsetsRecord{Entry: registry.EntryFor(src, last[src]), TxnSeq: seq}
 		value, err := json.Marshal(r)
 		if err != nil {
@@ -364,7 +384,26 @@ func (o *Output) offsetRecords(group []*batchState, seq uint64) []*sarama.Produc
 	if len(out) == 0 {
 		record(seqKey, fmt.Appendf(nil, `{"txn_seq":%d}`, seq))
 	}
-	return out
+	o.tombMu.Lock()
+	tombs := o.tombs[:len(o.tombs):len(o.tombs)]
+	o.tombMu.Unlock()
+	for _, id := range tombs {
+		live := false // a new file with the forgotten one's identity (a reused inode) keeps its record
+		for _, src := range order {
+			live = live || src.ID == id && !src.Forgotten.Load()
+		}
+		if !live {
+			record(id, nil)
+		}
+	}
+	return out, len(tombs)
+}
+
+// dropTombs forgets the first n tombstones, committed.
+func (o *Output) dropTombs(n int) {
+	o.tombMu.Lock()
+	o.tombs = append(o.tombs[:0], o.tombs[n:]...)
+	o.tombMu.Unlock()
 }
 
 // offsetsRecord is the value of a file's record in offsets_topic: the

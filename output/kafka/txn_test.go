@@ -613,3 +613,35 @@ func TestRestoreBehindAnOpenTransactionIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// A file the registry forgot (Forget) has its record deleted from the
+// offsets topic in the next transaction (a tombstone, the last record of
+// its key), so a restart does not read it back; the other files' records
+// stay. Nothing ever deleted them before.
+func TestForgottenFileTombstoned(t *testing.T) {
+	kc := kafkatest.Start(t)
+	p := startPipeline(t, kc, kc.Gate(nil), 2, txnCfg("agent-1"))
+	<-p.out.Restored()
+	p.feed(t, 0, 100)
+	gone := p.srcs[0]
+	gone.Forgotten.Store(true) // as the registry's Remove does
+	p.out.Forget(gone.ID)
+	p.feed(t, 100, 200) // transactions after the forgetting, with lines of it in flight
+	p.stop(t)
+	var last *kgo.Record
+	for _, r := range kafkatest.All(t, kc.Addr) {
+		if r.Topic == "logship-offsets" && string(r.Key) == "agent-1/"+gone.ID {
+			last = r
+		}
+	}
+	if last == nil || last.Value != nil {
+		t.Fatalf("the forgotten file's last record is %+v, want a tombstone", last)
+	}
+	again := startPipeline(t, kc, kc.Gate(nil), 2, txnCfg("agent-1"))
+	<-again.out.Restored()
+	got := again.out.RestoredEntries()
+	again.stop(t)
+	if _, ok := got[gone.ID]; ok || got[p.srcs[1].ID].Offset != 200*lineLen {
+		t.Fatalf("restored %+v: want only %s, at %d", got, p.srcs[1].ID, 200*lineLen)
+	}
+}
