@@ -31,9 +31,16 @@ func (o *Output) stallAfter() time.Duration {
 	return o.cfg.BrokerTimeout.D() + min(o.cfg.Timeout.D(), 5*time.Second)
 }
 
-// probeLoop watches deliveries and probes an idle output's brokers, until
-// Close.
-func (o *Output) probeLoop() {
+// waitingProbeAfter is how long events may wait for an acknowledgement
+// before a broker is asked whether it answers at all: a broker killed or
+// unreachable refuses the connection at once, and is reported then rather
+// than after stallAfter (with exactly_once, sarama reports the records'
+// failures only when the transaction ends).
+const waitingProbeAfter = 5 * time.Second
+
+// probeLoop watches deliveries and probes the brokers of an idle output,
+// or of one whose events wait, until Close or done.
+func (o *Output) probeLoop(done <-chan struct{}) {
 	t := time.NewTicker(healthEvery)
 	defer t.Stop()
 	var lastProbe time.Time
@@ -41,12 +48,21 @@ func (o *Output) probeLoop() {
 		select {
 		case <-o.stop:
 			return
+		case <-done:
+			return
 		case now := <-t.C:
 			last := time.Unix(0, o.lastDelivery.Load())
 			if n := o.inflight.Load(); n > 0 {
 				since := time.Unix(0, max(o.lastDelivery.Load(), o.busySince.Load()))
-				if now.Sub(since) > o.stallAfter() {
-					o.setReachable(false, "kafka not acknowledging: no delivery while events wait", "in_flight", n, "waiting", now.Sub(since).Round(time.Second))
+				waiting := now.Sub(since)
+				switch {
+				case waiting > o.stallAfter():
+					o.setReachable(false, "kafka not acknowledging: no delivery while events wait", "in_flight", n, "waiting", waiting.Round(time.Second))
+				case waiting > waitingProbeAfter && now.Sub(lastProbe) > waitingProbeAfter && o.reachable.Load():
+					lastProbe = now
+					if err := o.probe(); err != nil {
+						o.setReachable(false, "kafka unreachable: no broker answers while events wait", "in_flight", n, "err", err)
+					}
 				}
 				continue
 			}

@@ -283,7 +283,7 @@ func (o *Output) Run(ctx context.Context) error {
 	o.reachable.Store(true)
 	var wg sync.WaitGroup
 	wg.Go(func() { o.retryLoop() })
-	wg.Go(func() { o.probeLoop() })
+	wg.Go(func() { o.probeLoop(nil) })
 	wg.Go(func() { o.rejectLoop() })
 	o.drain(p)
 	wg.Wait()

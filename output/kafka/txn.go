@@ -113,6 +113,16 @@ func (o *Output) runTransactional(ctx context.Context) error {
 			o.restored = restored
 			close(o.restoredC)
 			first = false
+			// Health as at_least_once has it, once connected: a broker
+			// that stops answering while a transaction waits is
+			// reported within seconds, not when sarama gives up.
+			probeDone := make(chan struct{})
+			var probes sync.WaitGroup
+			probes.Go(func() { o.probeLoop(probeDone) })
+			defer func() {
+				close(probeDone)
+				probes.Wait()
+			}()
 		}
 		o.sendMu.Lock()
 		closed := o.closed
