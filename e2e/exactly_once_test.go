@@ -202,11 +202,19 @@ func TestExactlyOnceFencing(t *testing.T) {
 	t.Parallel()
 	kc := kafkatest.Start(t)
 	r := newExactlyOnceRig(t, kc, `paths: ["%s/*.log"]`)
+	// The second: the same configuration and id, a registry of its own.
+	second := newExactlyOnceRig(t, kc, `paths: ["%.0s`+r.logs+`/*.log"]`) // %.0s: not its own logs
+	checkFencing(t, r, second, "e2e-agent")
+}
+
+// checkFencing starts first on a.log, then second with the same
+// transactional id id on the same files, and checks that first stops with
+// status 1 and says why, and that second ships every line once.
+func checkFencing(t *testing.T, r, second *rig, id string) {
+	t.Helper()
 	app := r.begin("a.log", 0, 1000)
 	first := r.a
 	writeSteadily(t, app, 1000, 4000).Wait()
-	// The second: the same configuration and id, a registry of its own.
-	second := newExactlyOnceRig(t, kc, `paths: ["%.0s`+r.logs+`/*.log"]`) // %.0s: not its own logs
 	second.start()
 	// The second's producer has taken the id over (it logs progress once
 	// started); the first learns it at its next transaction.
@@ -227,7 +235,7 @@ func TestExactlyOnceFencing(t *testing.T) {
 		t.Fatal("the first agent did not stop after the second took over its transactional id")
 	}
 	log, _ := os.ReadFile(first.log.Name())
-	if !strings.Contains(string(log), `another producer took over transactional_id \"e2e-agent\"`) {
+	if !strings.Contains(string(log), fmt.Sprintf(`another producer took over transactional_id \"%s\"`, id)) {
 		t.Fatalf("the fenced agent's log does not say so:\n%s", log)
 	}
 	r.a = nil

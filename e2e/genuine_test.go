@@ -39,9 +39,16 @@ func genuineAddr(t *testing.T) string {
 // offsets topic is missing at the first start and the agent creates it.
 func newGenuineExactlyOnceRig(t *testing.T, input string) *rig {
 	t.Helper()
-	suffix := genuineSuffix(t)
-	return newGenuineRig(t, input, fmt.Sprintf("delivery: exactly_once\ntransactional_id: e2e-%s\noffsets_topic: offsets-%s", suffix, suffix),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	return newGenuineExactlyOnceRigAs(t, input, genuineSuffix(t))
+}
+
+// newGenuineExactlyOnceRigAs is newGenuineExactlyOnceRig with topics and
+// transactional id named after suffix: two rigs with one suffix are two
+// agents with the same id, shipping to the same topic.
+func newGenuineExactlyOnceRigAs(t *testing.T, input, suffix string) *rig {
+	t.Helper()
+	return newGenuineRigAs(t, input, fmt.Sprintf("delivery: exactly_once\ntransactional_id: e2e-%s\noffsets_topic: offsets-%s", suffix, suffix),
+		suffix, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 }
 
 // newGenuineRig is a rig against the genuine broker with output keys
@@ -49,8 +56,13 @@ func newGenuineExactlyOnceRig(t *testing.T, input string) *rig {
 // opts.
 func newGenuineRig(t *testing.T, input, output string, opts ...kgo.Opt) *rig {
 	t.Helper()
+	return newGenuineRigAs(t, input, output, genuineSuffix(t), opts...)
+}
+
+func newGenuineRigAs(t *testing.T, input, output, suffix string, opts ...kgo.Opt) *rig {
+	t.Helper()
 	addr := genuineAddr(t)
-	topic := "logs-" + genuineSuffix(t)
+	topic := "logs-" + suffix
 	r := newRigWith(t, &kafkatest.Cluster{Addr: addr}, input, output)
 	setConfig(t, r.cfg, "topic: logs\n", "topic: "+topic+"\n")
 	r.consumer = kafkatest.NewConsumer(t, addr, topic, opts...)
@@ -218,4 +230,16 @@ func genuineBrokerKill(t *testing.T, r *rig, dir, app string) {
 	writer.Wait()
 	t.Logf("outage reported %s after the kill; lines shipped again %s after the broker listened again",
 		noticed.Round(100*time.Millisecond), shipping.Round(100*time.Millisecond))
+}
+
+// A second agent with the same transactional id fences the first on a
+// genuine broker (Kafka 2.1.1 answers INVALID_PRODUCER_EPOCH, not
+// PRODUCER_FENCED): the first stops with status 1 and says why, the second
+// ships every line once.
+func TestGenuineExactlyOnceFencing(t *testing.T) {
+	t.Parallel()
+	suffix := genuineSuffix(t)
+	r := newGenuineExactlyOnceRigAs(t, `paths: ["%s/*.log"]`, suffix)
+	second := newGenuineExactlyOnceRigAs(t, `paths: ["%.0s`+r.logs+`/*.log"]`, suffix)
+	checkFencing(t, r, second, "e2e-"+suffix)
 }
