@@ -27,11 +27,18 @@ import (
 // genuineAddr is the genuine broker's address, or skips t.
 func genuineAddr(t *testing.T) string {
 	t.Helper()
-	addr := os.Getenv("LOGSHIP_TEST_KAFKA")
-	if addr == "" {
-		t.Skip("LOGSHIP_TEST_KAFKA is not set: no genuine Kafka broker (see README, Development)")
+	return genuineEnv(t, "LOGSHIP_TEST_KAFKA", "no genuine Kafka broker (see README, Development)")
+}
+
+// genuineEnv is the environment variable name's value, or skips t saying
+// why it is needed.
+func genuineEnv(t *testing.T, name, why string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		t.Skipf("%s is not set: %s", name, why)
 	}
-	return addr
+	return v
 }
 
 // newGenuineExactlyOnceRig is newExactlyOnceRig against the genuine broker:
@@ -113,11 +120,7 @@ rotated_files: ["%[1]s/app.log.*"]`)
 // LOGSHIP_TEST_KAFKA_DIR; tests that kill the broker skip without it.
 func genuineDir(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("LOGSHIP_TEST_KAFKA_DIR")
-	if dir == "" {
-		t.Skip("LOGSHIP_TEST_KAFKA_DIR is not set: the genuine broker cannot be killed and restarted here")
-	}
-	return dir
+	return genuineEnv(t, "LOGSHIP_TEST_KAFKA_DIR", "the genuine broker cannot be killed and restarted here")
 }
 
 // killGenuineBroker kills the genuine broker (-9) and returns a function

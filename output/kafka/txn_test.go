@@ -466,11 +466,7 @@ func TestTransactionTimeoutIsNotFencing(t *testing.T) {
 // createOffsetsTopic creates topic on kc with partitions and cleanup.policy.
 func createOffsetsTopic(t *testing.T, kc *kafkatest.Cluster, topic string, partitions int32, policy string) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kc.Addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := adminClient(t, kc)
 	req := kmsg.NewPtrCreateTopicsRequest()
 	rt := kmsg.NewCreateTopicsRequestTopic()
 	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, 1
@@ -527,11 +523,7 @@ func TestOffsetsTopicPartitionsGrown(t *testing.T) {
 	p.feed(t, 0, 500)
 	p.stop(t)
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kc.Addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := adminClient(t, kc)
 	grow := kmsg.NewPtrCreatePartitionsRequest()
 	gt := kmsg.NewCreatePartitionsRequestTopic()
 	gt.Topic, gt.Count = "logship-offsets", 7
@@ -644,4 +636,15 @@ func TestForgottenFileTombstoned(t *testing.T) {
 	if _, ok := got[gone.ID]; ok || got[p.srcs[1].ID].Offset != 200*lineLen {
 		t.Fatalf("restored %+v: want only %s, at %d", got, p.srcs[1].ID, 200*lineLen)
 	}
+}
+
+// adminClient is a kgo client of kc for raw requests, closed with t.
+func adminClient(t *testing.T, kc *kafkatest.Cluster) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kc.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
 }
