@@ -134,8 +134,7 @@ func (o *Output) findMoved(ctx context.Context, p sarama.AsyncProducer, cl saram
 		if err != nil {
 			continue // an Entry always encodes
 		}
-		moved = append(moved, &sarama.ProducerMessage{Topic: o.cfg.OffsetsTopic, Key: sarama.StringEncoder(o.keyPrefix() + e.ID),
-			Value: sarama.ByteEncoder(value), Partition: o.offsetsPart, Metadata: &msgMeta{partition: o.offsetsPart, pin: true}})
+		moved = append(moved, o.offsetsMessage(o.offsetsPart, e.ID, value))
 	}
 	if err := o.commitRecords(p, "the moved file positions", moved); err != nil {
 		return nil, 0, err
@@ -148,8 +147,7 @@ func (o *Output) findMoved(ctx context.Context, p sarama.AsyncProducer, cl saram
 // marker is a start marker for partition part of offsets_topic: read back
 // there, it ends what this start reads.
 func (o *Output) marker(part int32, nonce string) *sarama.ProducerMessage {
-	return &sarama.ProducerMessage{Topic: o.cfg.OffsetsTopic, Key: sarama.StringEncoder(o.keyPrefix() + "start"),
-		Value: sarama.StringEncoder(nonce), Partition: part, Metadata: &msgMeta{partition: part, pin: true}}
+	return o.offsetsMessage(part, "start", []byte(nonce))
 }
 
 // commitRecords produces msgs in one transaction of p, before p is the
